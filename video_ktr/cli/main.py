@@ -1,0 +1,24 @@
+"""``video-ktr``: the command-line entry point. Each stage adds its sub-commands from its own ``cli/<stage>.py``.
+
+Heavy imports (torch, transformers) happen inside the commands, so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import typer
+
+from video_ktr.cli import demo as _demo
+from video_ktr.cli import toy as _toy
+
+app = typer.Typer(
+    name="video-ktr",
+    help="Key-Token Reinforcement (KTR) post-training for video multimodal LLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(_toy.app, name="toy")
+app.command("demo")(_demo.demo)
+
+
+if __name__ == "__main__":
+    app()
