@@ -134,3 +134,21 @@ def test_real_qwen_vocabulary(tmp_path):
     assert proc.tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|video_pad|>"]) == [151643, 151656]
     model = AutoModelForImageTextToText.from_pretrained(d)
     assert model.config.video_token_id == 151656 and model.config.text_config.vocab_size == 151657
+
+
+def test_cli_toy_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from video_ktr.cli.main import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["toy", "data", str(tmp_path / "d"), "--n", "3", "--frames", "8", "--size", "32"])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads((tmp_path / "d" / "train.json").read_text())) == 3
+    res = runner.invoke(app, ["toy", "data", str(tmp_path / "bad"), "--frames", "0"])
+    assert res.exit_code != 0 and "frames=0" in res.output and not (tmp_path / "bad").exists()
+    res = runner.invoke(app, ["toy", "model", str(tmp_path / "m"), "--family", "qwen2_vl"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "qwen2_vl"
+    for cmd in (["--help"], ["toy", "--help"], ["toy", "model", "--help"], ["toy", "data", "--help"]):
+        assert runner.invoke(app, cmd).exit_code == 0
