@@ -8,6 +8,7 @@ import typer
 
 from video_ktr.cli import demo as _demo
 from video_ktr.cli import toy as _toy
+from video_ktr.cli.data import app as data_app
 
 app = typer.Typer(
     name="video-ktr",
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(_toy.app, name="toy")
+app.add_typer(data_app, name="data")
 app.command("demo")(_demo.demo)
 
 
