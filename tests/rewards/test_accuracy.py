@@ -169,3 +169,9 @@ def test_parse_number_is_strict(text, expected):
     value = parse_number(text)
     assert value == expected
     assert value is None or math.isfinite(value)
+
+
+def test_every_data_problem_type_has_a_scorer():
+    from video_ktr.data import PROBLEM_TYPES as DATA_PROBLEM_TYPES
+
+    validate_problem_types(DATA_PROBLEM_TYPES)
