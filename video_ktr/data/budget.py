@@ -79,6 +79,11 @@ class MediaBudget:
                 continue
             name = f"{kind}_{key}" if key in ("min_pixels", "max_pixels") else key
             changes[name] = extra[key]
+        lo, hi = f"{kind}_min_pixels", f"{kind}_max_pixels"
+        if hi in changes and lo not in changes:  # a record's own cap below the run's floor lowers the floor
+            changes[lo] = min(getattr(self, lo), changes[hi])
+        if lo in changes and hi not in changes:
+            changes[hi] = max(getattr(self, hi), changes[lo])
         if "fps" in changes and "nframes" not in changes:
             changes["nframes"] = None  # a record asking for an fps means "sample by fps", even if the run fixes nframes
         return replace(self, **changes) if changes else self
