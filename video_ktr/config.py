@@ -104,8 +104,12 @@ class KTRConfig:
     temporal_ratio: float = 0.2           # ... by the temporal-dependence signal
     combine: str = "union"                # "union" (reference) | "intersection"
     scope: str = "group"                  # quantile over the prompt's group (reference) | "batch"
-    temporal_mode: str = "shuffle"        # frame perturbation of the temporal probe: shuffle | reverse | segment | fast
+    temporal_mode: str = "shuffle"        # frame permutation of the temporal probe: shuffle | reverse | segment
+    temporal_fast: bool = False           # permute cached vision features by temporal patch (frame pairs) instead
+                                          # of re-encoding shuffled single frames (reference)
     visual_mode: str = "drop"             # visual probe: drop placeholders (cheap, equal) | mask (reference)
+    measure: str = "logp_diff"            # probe score: logp_diff (reference) | kl | js | l1 | l2 | cosine | hellinger
+    weighting: str = "binary"             # binary top-ratio mask (reference) | rank_sigmoid | softmax | linear | ...
 
     def __post_init__(self):
         for name in ("entropy_ratio", "visual_ratio", "temporal_ratio"):
@@ -122,7 +126,8 @@ class LossConfig:
     beta: float = 0.04                    # KL weight; 0 loads no reference model
     epsilon: float = 0.2                  # ratio clip low (only bites when num_iterations > 1)
     epsilon_high: float | None = None     # clip-higher (DAPO 0.28); None = epsilon
-    aggregation: str = "seq_mean"         # seq_mean (GRPO/KTR) | token_mean (DAPO) | constant_norm (Dr.GRPO)
+    aggregation: str = "seq_mean_token_mean"  # per-completion mean then batch mean (GRPO/KTR) | token_mean (DAPO)
+                                          # | constant_norm (Dr.GRPO); video_ktr.loss AGGREGATIONS
     scale_rewards: str = "group"          # advantage std scaling: group | batch | none
     adv_eps: float = 1e-4                 # std epsilon in the advantage
     num_iterations: int = 1               # optimisation passes over one rollout batch (clipping matters when > 1)

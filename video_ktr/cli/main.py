@@ -8,6 +8,7 @@ import typer
 
 from video_ktr.cli import demo as _demo
 from video_ktr.cli import toy as _toy
+from video_ktr.cli import train as _train
 from video_ktr.cli.data import app as data_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.add_typer(_toy.app, name="toy")
 app.add_typer(data_app, name="data")
 app.command("demo")(_demo.demo)
+app.command("train", context_settings=_train.CTX)(_train.train)
 
 
 if __name__ == "__main__":

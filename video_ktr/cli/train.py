@@ -1,0 +1,40 @@
+"""``video-ktr train``: RL post-training from a YAML config with dotted overrides."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+CTX = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def train(ctx: typer.Context,
+          config: Path = typer.Option(..., "--config", "-c", help="YAML config (see configs/)."),
+          max_steps: int = typer.Option(None, "--max-steps", help="Override trainer.max_steps."),
+          output_dir: str = typer.Option(None, "--output-dir", "--out", help="Override trainer.output_dir."),
+          algorithm: str = typer.Option(None, "--algorithm", help="grpo | ktr | t_grpo | dapo | dr_grpo."),
+          resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint.")) -> None:
+    """Train with GRPO-family RL (KTR by default). Extra args are overrides: ``--ktr.visual_ratio 0.3`` or
+    ``ktr.visual_ratio=0.3``."""
+    from video_ktr.config import load_config, parse_overrides
+    from video_ktr.trainer import NonFiniteError, RLTrainer
+
+    over = parse_overrides(list(ctx.args))
+    if max_steps is not None:
+        over.setdefault("trainer", {})["max_steps"] = max_steps
+    if output_dir is not None:
+        over.setdefault("trainer", {})["output_dir"] = output_dir
+    if algorithm is not None:
+        over["algorithm"] = algorithm
+    try:
+        cfg = load_config(config, over)
+    except (KeyError, ValueError) as e:
+        raise typer.BadParameter(str(e).strip('"')) from None
+    try:
+        history = RLTrainer(cfg, resume=resume).setup().train()
+    except NonFiniteError as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if history:
+        last = history[-1]
+        typer.echo(f"done: {len(history)} steps -> {cfg.trainer.output_dir} (reward/mean {last['reward/mean']:.3f})")

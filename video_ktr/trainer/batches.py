@@ -1,0 +1,79 @@
+"""Prompt batches for the trainer: a seeded, resumable walk over the records (epoch permutation + position)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from video_ktr.data import MediaBudget, build_messages, encode_prompts, load_media, load_records, patch_multiple
+from video_ktr.rollout import PromptBatch
+
+
+def media_budget(data_cfg) -> MediaBudget:
+    return MediaBudget(fps=data_cfg.fps, nframes=data_cfg.nframes, min_frames=data_cfg.min_frames,
+                       max_frames=data_cfg.max_frames, video_max_pixels=data_cfg.video_max_pixels,
+                       image_max_pixels=data_cfg.image_max_pixels)
+
+
+@dataclass
+class DataPosition:
+    """Where the walk over the records stands: checkpointed, so a resumed run sees the same prompts."""
+
+    epoch: int = 0
+    index: int = 0           # records already consumed in this epoch
+
+
+class PromptSource:
+    """Yields ``PromptBatch``es of ``batch_size`` records, reshuffled every epoch with ``seed + epoch``."""
+
+    def __init__(self, records, processor, *, batch_size: int, budget: MediaBudget, template: str,
+                 seed: int, shuffle: bool = True, on_error: str = "raise"):
+        if not records:
+            raise ValueError("no training records: check data.train_path")
+        self.records, self.processor = list(records), processor
+        self.batch_size, self.budget, self.template = batch_size, budget, template
+        self.seed, self.shuffle, self.on_error = seed, shuffle, on_error
+        self.pos = DataPosition()
+        self.patch = patch_multiple(processor)
+
+    @classmethod
+    def from_config(cls, cfg, processor, path: str | None = None):
+        report = load_records(path or cfg.data.train_path, cfg.data.root, on_error=cfg.data.on_error)
+        if report.num_skipped:
+            print(f"data: skipped {report.num_skipped} bad records: {report.summary()}")
+        return cls(report.records, processor, batch_size=cfg.rollout.batch_size, budget=media_budget(cfg.data),
+                   template=cfg.data.template, seed=cfg.trainer.seed, shuffle=cfg.data.shuffle)
+
+    def _order(self, epoch: int) -> list[int]:
+        if not self.shuffle:
+            return list(range(len(self.records)))
+        g = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+        return torch.randperm(len(self.records), generator=g).tolist()
+
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.records) // self.batch_size)
+
+    def next_records(self) -> list:
+        """The next ``batch_size`` records (drops an epoch's remainder, then starts the next epoch)."""
+        if self.pos.index + self.batch_size > len(self.records):
+            self.pos = DataPosition(self.pos.epoch + 1, 0)
+        order = self._order(self.pos.epoch)
+        recs = [self.records[i] for i in order[self.pos.index:self.pos.index + self.batch_size]]
+        self.pos.index += self.batch_size
+        return recs
+
+    def encode(self, records, frame_orders=None, media=None) -> PromptBatch:
+        media = media or [load_media(r, self.budget, self.patch) for r in records]
+        inputs = encode_prompts(self.processor, records, media, template=self.template, frame_orders=frame_orders)
+        texts = [self.processor.apply_chat_template(build_messages(r, self.template), tokenize=False,
+                                                    add_generation_prompt=True) for r in records]
+        return PromptBatch(records, media, inputs, texts)
+
+    def next_batch(self) -> PromptBatch:
+        return self.encode(self.next_records())
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.pos.epoch, "index": self.pos.index}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pos = DataPosition(int(state["epoch"]), int(state["index"]))

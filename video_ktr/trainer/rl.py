@@ -1,0 +1,233 @@
+"""The RL recipe: GRPO-family training of a video VLM, with Key-Token Reinforcement (KTR) as the default method.
+
+How we depart from vanilla GRPO (METHOD.md §1): after the policy, reference and counterfactual *probe* passes
+(vision hidden; frames shuffled), every token gets three scores — next-token entropy, visual dependence and temporal
+dependence; per prompt group the top ``ratio`` of each is selected and the loss is kept only on the union (the key
+tokens). ``algorithm:`` picks a preset (config.ALGORITHMS): grpo · ktr · t_grpo (extra rollouts on shuffled frames
++ temporal bonus) · dapo (clip-higher, token-mean, no KL, dynamic sampling) · dr_grpo (no std scaling, constant norm).
+
+    accelerate launch --config_file configs/accelerate/zero3.yaml -m video_ktr.cli.main train \
+        --config configs/video_ktr_qwen2_5_vl_7b.yaml
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from video_ktr.config import Config, dump_config
+from video_ktr.rollout import PromptBatch, Rollout, build_engine
+from video_ktr.trainer.advantages import group_advantages, informative_groups
+from video_ktr.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from video_ktr.trainer.runlog import RunLogger, Timer
+from video_ktr.trainer.scoring import (compute_loss, probe_outputs, score_rewards, select_keys, shuffled_accuracy,
+                                       sample_rows)
+from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, load_policy
+
+
+class NonFiniteError(RuntimeError):
+    """A NaN/inf loss, reward or gradient: the run stops instead of training on garbage."""
+
+
+@dataclass
+class MicroBatch:
+    """One prompt batch after rollout and scoring, ready for the policy update."""
+
+    batch: PromptBatch
+    ro: Rollout
+    rewards: Tensor          # (N,) total reward
+    per_reward: dict         # name -> (N,) tensor (NaN = not applicable)
+    adv: Tensor              # (N,)
+    valid: Tensor            # (N, T) bool: tokens that may carry loss (mask_truncated / dynamic sampling applied)
+    logp_ref: Tensor | None  # (N, T)
+    probes: dict             # signal -> CompletionOutput of the counterfactual pass
+    logp_old: Tensor | None = None
+    key_mask: Tensor | None = None
+    key_metrics: dict | None = None
+
+
+class RLTrainer:
+    """``setup()`` builds everything from the config, ``step(k)`` is one rollout → update step, ``train()`` loops."""
+
+    def __init__(self, cfg: Config, *, resume: bool = False):
+        self.cfg, self.resume = cfg, resume
+        self.run_dir = Path(cfg.trainer.output_dir)
+
+    # ------------------------------------------------------------------------------------------------ setup
+    def setup(self) -> "RLTrainer":
+        from video_ktr.trainer.batches import PromptSource
+
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.accelerator = acc = build_accelerator(cfg)
+        torch.manual_seed(cfg.trainer.seed)
+        policy, self.processor = load_policy(cfg.model)
+        self.reference = None
+        if cfg.loss.beta > 0:  # β = 0 loads no reference model
+            self.reference, _ = load_policy(cfg.model, trainable=False)
+            self.reference.to(acc.device)
+        self.data = PromptSource.from_config(cfg, self.processor)
+        self.max_steps = cfg.trainer.max_steps if cfg.trainer.max_steps > 0 else \
+            cfg.trainer.num_epochs * self.data.steps_per_epoch() // cfg.trainer.grad_accum
+        opt, sched = build_optimizer(policy, cfg.optim, self.max_steps * cfg.loss.num_iterations)
+        self.policy, self.optimizer, self.scheduler = acc.prepare(policy, opt, sched)
+        self.engine = build_engine(cfg.rollout.engine, model_path=cfg.model.path, temperature=cfg.rollout.temperature,
+                                   top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
+                                   max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.trainer.seed,
+                                   gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
+                                   synced_gpus=acc.num_processes > 1)
+        self.step_done = 0
+        ckpt = latest_checkpoint(self.run_dir) if self.resume else None
+        if self.resume and ckpt is None:
+            acc.print(f"--resume: no checkpoint under {self.run_dir / 'checkpoints'}; starting from step 0")
+        if ckpt is not None:
+            state = load_checkpoint(acc, ckpt)
+            self.step_done = int(state["step"])
+            self.data.load_state_dict(state["data"])
+            acc.print(f"resumed from {ckpt} (step {self.step_done})")
+        if acc.is_main_process:
+            dump_config(cfg, self.run_dir / "config.yaml")
+        self.log = RunLogger(self.run_dir, acc, resume_step=self.step_done if ckpt is not None else None)
+        if ckpt is None and acc.is_main_process:
+            for p in (self.log.metrics_path, self.log.samples_path):
+                p.unlink(missing_ok=True)
+        if acc.trackers == [] and cfg.trainer.report_to:
+            acc.init_trackers("tb")
+        return self
+
+    @property
+    def unwrapped(self):
+        return base_model(self.accelerator.unwrap_model(self.policy))
+
+    # ------------------------------------------------------------------------------------------------ one step
+    def step(self, step: int) -> dict[str, float]:
+        """One optimizer step: rollouts → rewards → advantages → reference/probe passes → key tokens → loss → update."""
+        cfg, acc, t = self.cfg, self.accelerator, Timer()
+        micro: list[MicroBatch] = []
+        for _ in range(cfg.trainer.grad_accum):
+            batch = self.data.next_batch()
+            with t("rollout"):                                                   # 1. G completions per prompt
+                self.engine.sync_weights(self.unwrapped)
+                ro = self.engine.generate(self.unwrapped, batch, cfg.rollout.group_size, self.processor.tokenizer)
+                acc_shuffled = shuffled_accuracy(self, batch) if cfg.num_shuffled else None
+            with t("reward"):                                                    # 2. rewards, per function
+                total, per = score_rewards(cfg, batch, ro, acc_shuffled)         # (N,), name -> (N,)
+            self._check_finite("reward", total, step)
+            with t("advantage"):                                                 # 3. group advantages
+                adv = group_advantages(total, ro.group_size, scale=cfg.loss.scale_rewards, eps=cfg.loss.adv_eps)
+                valid = ro.completion_mask.clone()                               # (N, T)
+                if cfg.rollout.mask_truncated:
+                    valid &= ~ro.is_truncated[:, None]
+                if cfg.loss.dynamic_sampling:
+                    valid &= informative_groups(total, ro.group_size)[:, None]
+            with t("reference"):                                                 # 4a. reference pass (KL)
+                logp_ref = self._reference_logprobs(ro) if self.reference is not None else None
+            with t("probes"):                                                    # 4b. counterfactual probes
+                probes = probe_outputs(self, batch, ro, step) if cfg.ktr.enabled else {}
+            micro.append(MicroBatch(batch, ro, total, per, adv, valid, logp_ref, probes))
+
+        metrics: dict[str, float] = {}
+        for it in range(cfg.loss.num_iterations):                                # 5. policy passes + updates
+            for mb in micro:
+                with acc.accumulate(self.policy):
+                    with t("policy"):
+                        from video_ktr.ktr.logprobs import completion_forward
+
+                        out = completion_forward(self.unwrapped, mb.ro.inputs, mb.ro.completion_ids,
+                                                 mb.ro.completion_mask, with_entropy=True,
+                                                 chunk_size=cfg.trainer.logprob_chunk_size,
+                                                 return_hidden=cfg.ktr.enabled and cfg.ktr.measure != "logp_diff")
+                    if it == 0:
+                        mb.logp_old = out.logp.detach()
+                        with t("ktr"):                                           # 6. key-token mask
+                            mb.key_mask, mb.key_metrics = select_keys(cfg, mb, out)
+                    with t("update"):                                            # 7. loss → optimizer
+                        loss, loss_metrics = compute_loss(cfg, out.logp, mb.logp_old, mb.logp_ref, mb.adv, mb.key_mask)
+                        self._check_finite("loss", loss.detach(), step)
+                        acc.backward(loss / len(micro) if acc.gradient_accumulation_steps == 1 else loss)
+                        if acc.sync_gradients:
+                            gn = acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
+                            self._check_finite("gradient norm", torch.as_tensor(gn), step)
+                            metrics["optim/grad_norm"] = float(gn)
+                        self.optimizer.step()
+                        self.scheduler.step()
+                        self.optimizer.zero_grad(set_to_none=True)
+                if it == 0:
+                    for k, v in {**loss_metrics, **mb.key_metrics}.items():
+                        metrics.setdefault(k, []).append(float(v))
+                    metrics.setdefault("policy/entropy", []).append(
+                        float((out.entropy * mb.ro.completion_mask).sum() / mb.ro.completion_mask.sum().clamp(min=1)))
+        if step % max(cfg.trainer.log_samples_every, 1) == 0 and cfg.trainer.log_samples_every:
+            self.log.log_samples(sample_rows(self, micro[0], step, self.log))
+        return self._step_metrics(micro, metrics, t)
+
+    def _reference_logprobs(self, ro: Rollout) -> Tensor:
+        from video_ktr.ktr.logprobs import completion_logprobs
+
+        with torch.no_grad():
+            logp, _ = completion_logprobs(self.reference, ro.inputs, ro.completion_ids, ro.completion_mask,
+                                          with_entropy=False, chunk_size=self.cfg.trainer.logprob_chunk_size)
+        return logp
+
+    def _check_finite(self, what: str, value: Tensor, step: int) -> None:
+        if not torch.isfinite(torch.as_tensor(value, dtype=torch.float32)).all():
+            self.optimizer.zero_grad(set_to_none=True)
+            last = latest_checkpoint(self.run_dir)
+            raise NonFiniteError(
+                f"non-finite {what} at step {step} ({torch.as_tensor(value).flatten()[:8].tolist()}): stopping "
+                f"instead of training on garbage; no update was applied at this step. Last good checkpoint: "
+                f"{last or 'none'} (resume with --resume). Lower optim.lr, check the data/rewards, or use bf16→fp32.")
+
+    def _step_metrics(self, micro: list[MicroBatch], m: dict, t: Timer) -> dict[str, float]:
+        rewards = torch.cat([mb.rewards for mb in micro])                        # (N_total,)
+        lengths = torch.cat([mb.ro.lengths for mb in micro]).float()             # (N_total,)
+        out = {k: (sum(v) / len(v) if isinstance(v, list) else v) for k, v in m.items()}
+        out |= {"reward/mean": rewards.mean().item(), "reward/std": rewards.std().item() if rewards.numel() > 1 else 0.0}
+        for name in micro[0].per_reward:
+            vals = torch.cat([mb.per_reward[name] for mb in micro])
+            out[f"reward/{name}"] = vals.nanmean().item() if (~vals.isnan()).any() else float("nan")
+        out["train/accuracy"] = out.get("reward/accuracy", float("nan"))
+        out["train/format_rate"] = out.get("reward/format", float("nan"))
+        trunc = torch.cat([mb.ro.is_truncated for mb in micro]).float()
+        informative = torch.cat([informative_groups(mb.rewards, mb.ro.group_size) for mb in micro]).float()
+        out |= {"completion/length_mean": lengths.mean().item(), "completion/length_max": lengths.max().item(),
+                "completion/truncated_frac": trunc.mean().item(), "data/informative_frac": informative.mean().item(),
+                "optim/lr": self.scheduler.get_last_lr()[0]}
+        out |= t.pop()
+        out["perf/tokens_per_s"] = lengths.sum().item() / max(out["time/step"], 1e-9)
+        return out
+
+    # ------------------------------------------------------------------------------------------------ the loop
+    def train(self, on_step=None) -> list[dict]:
+        """Run to ``max_steps``; checkpoint every ``save_every`` and at the end. Returns the logged metrics."""
+        from tqdm.auto import tqdm
+
+        cfg, acc = self.cfg, self.accelerator
+        history = []
+        bar = tqdm(range(self.step_done + 1, self.max_steps + 1), desc=f"{cfg.algorithm}", unit="step",
+                   disable=not (cfg.trainer.progress_bar and acc.is_main_process), initial=self.step_done,
+                   total=self.max_steps)
+        for step in bar:
+            m = self.step(step)
+            self.log.log_metrics(step, m)
+            history.append({"step": step, **m})
+            bar.set_postfix(reward=f"{m['reward/mean']:.2f}", loss=f"{m.get('loss/policy', float('nan')):.3f}")
+            self.step_done = step
+            if on_step is not None:
+                on_step(step, m)
+            if (cfg.trainer.save_every and step % cfg.trainer.save_every == 0) or step == self.max_steps:
+                self.save(step)
+        acc.end_training()
+        return history
+
+    def save(self, step: int) -> Path:
+        return save_checkpoint(self.accelerator, self.policy, self.processor, self.run_dir, step,
+                               {"data": self.data.state_dict(), "algorithm": self.cfg.algorithm},
+                               keep=self.cfg.trainer.keep_checkpoints)
+
+
+def is_finite_number(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -1,0 +1,155 @@
+"""The step's phases as functions of (config, values): rewards, T-GRPO shuffled accuracy, counterfactual probes,
+key-token selection and the loss. Each calls its stage (rewards / ktr / loss) with plain arguments taken from the
+config tree; the trainer class only sequences them."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from video_ktr.ktr import (completion_forward, counterfactual_score, fast_temporal_probe, make_frame_orders,
+                           select_key_tokens, temporal_probe_logprobs, visual_probe_logprobs)
+from video_ktr.loss import policy_loss
+from video_ktr.rewards import accuracy_reward, compute_rewards, temporal_bonus
+
+PROBE_SEED_STRIDE = 1_000_003
+
+
+def record_fields(records, group_size: int) -> dict[str, list]:
+    """Per-completion copies of the record fields the rewards read (prompt-major, G per record)."""
+    rep = lambda xs: [x for x in xs for _ in range(group_size)]  # noqa: E731
+    return {"solution": rep([r.solution for r in records]), "problem_type": rep([r.problem_type for r in records]),
+            "data_type": rep([r.data_type for r in records])}
+
+
+def score_rewards(cfg, batch, ro, acc_shuffled: list[float] | None) -> tuple[Tensor, dict[str, Tensor]]:
+    """(total (N,), per reward name → (N,)) ; T-GRPO adds the temporal bonus as its own logged reward."""
+    out = compute_rewards(cfg.reward.names, cfg.reward.weights, ro.texts, record_fields(batch.records, ro.group_size),
+                          ro.lengths.tolist(), group_size=ro.group_size)
+    total = torch.tensor(out.total, dtype=torch.float32)
+    per = {k: torch.tensor(v, dtype=torch.float32) for k, v in out.per_reward.items()}
+    if acc_shuffled is not None:
+        acc = accuracy_reward(ro.texts, *list(record_fields(batch.records, ro.group_size).values())[:2])
+        bonus = torch.tensor(temporal_bonus(acc, acc_shuffled, group_size=ro.group_size, ratio=cfg.reward.temporal_ratio,
+                                            bonus=cfg.reward.temporal_bonus, min_accuracy=cfg.reward.temporal_min_acc))
+        is_video = torch.tensor([r.data_type == "video" for r in batch.records]).repeat_interleave(ro.group_size)
+        per["temporal_bonus"] = torch.where(is_video, bonus, torch.zeros_like(bonus))
+        total = total + per["temporal_bonus"]
+    return total, per
+
+
+def shuffled_accuracy(trainer, batch) -> list[float]:
+    """T-GRPO: accuracy of G' = shuffled_group_frac·G extra rollouts per prompt on randomly shuffled frames."""
+    cfg = trainer.cfg
+    g = torch.Generator().manual_seed(cfg.trainer.seed * PROBE_SEED_STRIDE + trainer.step_done + 7)
+    orders = make_frame_orders([m.num_frames if m.kind == "video" else None for m in batch.media], "shuffle", g)
+    shuffled = trainer.data.encode(batch.records, frame_orders=orders, media=batch.media)
+    ro = trainer.engine.generate(trainer.unwrapped, shuffled, cfg.num_shuffled, trainer.processor.tokenizer)
+    f = record_fields(batch.records, cfg.num_shuffled)
+    return accuracy_reward(ro.texts, f["solution"], f["problem_type"])
+
+
+@torch.no_grad()
+def probe_outputs(trainer, batch, ro, step: int) -> dict:
+    """Counterfactual passes of the current policy: {"visual": CompletionOutput, "temporal": CompletionOutput}."""
+    cfg, model = trainer.cfg, trainer.unwrapped
+    g = torch.Generator().manual_seed(cfg.trainer.seed * PROBE_SEED_STRIDE + step)  # one permutation per step
+    hidden = cfg.ktr.measure != "logp_diff"
+    chunk = cfg.trainer.logprob_chunk_size
+    out = {}
+    if "visual" in cfg.ktr.signals:
+        out["visual"] = visual_probe_logprobs(model, ro.inputs, ro.completion_ids, ro.completion_mask,
+                                              mode=cfg.ktr.visual_mode, generator=g, chunk_size=chunk,
+                                              return_hidden=hidden)
+    has_video = any(m.kind == "video" for m in batch.media)
+    if "temporal" in cfg.ktr.signals and has_video:
+        if cfg.ktr.temporal_fast:
+            out["temporal"], _ = fast_temporal_probe(model, ro.inputs, ro.completion_ids, ro.completion_mask,
+                                                     generator=g, mode=cfg.ktr.temporal_mode, chunk_size=chunk,
+                                                     return_hidden=hidden)
+        else:  # reference: one permutation per video, re-processed, same layout
+            from video_ktr.rollout import repeat_rows
+
+            orders = make_frame_orders([m.num_frames if m.kind == "video" else None for m in batch.media],
+                                       cfg.ktr.temporal_mode, g)
+            permuted = trainer.data.encode(batch.records, frame_orders=orders, media=batch.media)
+            inputs = repeat_rows(permuted.inputs, ro.group_size, model.config)
+            out["temporal"] = temporal_probe_logprobs(model, inputs, ro.completion_ids, ro.completion_mask,
+                                                      chunk_size=chunk, return_hidden=hidden)
+    return out
+
+
+def select_keys(cfg, mb, policy_out) -> tuple[Tensor, dict[str, float]]:
+    """Key-token mask (N, T) from the policy's entropy and the probes' scores; all valid tokens when KTR is off."""
+    if not cfg.ktr.enabled:
+        return mb.valid, {}
+    scores = {"entropy": policy_out.entropy}
+    weight = None
+    for name, cf in mb.probes.items():
+        scores[name] = counterfactual_score(policy_out, cf, mb.ro.completion_mask, measure=cfg.ktr.measure,
+                                            weight=weight, chunk_size=cfg.trainer.logprob_chunk_size)
+    is_video = torch.tensor([m.kind == "video" for m in mb.batch.media]).repeat_interleave(mb.ro.group_size)
+    signals = tuple(s for s in cfg.ktr.signals if s in scores)
+    if "temporal" in cfg.ktr.signals and "temporal" not in scores:   # an image-only batch: rows skip temporal
+        scores["temporal"] = torch.zeros_like(policy_out.entropy)
+        signals = cfg.ktr.signals
+    ratios = {"entropy": cfg.ktr.entropy_ratio, "visual": cfg.ktr.visual_ratio, "temporal": cfg.ktr.temporal_ratio}
+    key, metrics = select_key_tokens(scores, mb.valid, is_video, mb.ro.group_size, signals=signals, ratios=ratios,
+                                     combine=cfg.ktr.combine, scope=cfg.ktr.scope, weighting=cfg.ktr.weighting)
+    mb.scores = {k: v.detach() for k, v in scores.items()}
+    return key, {k: float(v) for k, v in metrics.items()}
+
+
+def compute_loss(cfg, logp: Tensor, logp_old: Tensor | None, logp_ref: Tensor | None, adv: Tensor,
+                 mask: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """The policy loss over ``mask`` (key tokens for KTR, valid tokens otherwise), as configured."""
+    old = None if cfg.loss.num_iterations == 1 else logp_old
+    loss, m = policy_loss(logp, old, logp_ref, adv.to(logp.device), mask, beta=cfg.loss.beta, eps=cfg.loss.epsilon,
+                          eps_high=cfg.loss.epsilon_high, aggregation=cfg.loss.aggregation,
+                          max_length=cfg.rollout.max_new_tokens)
+    return loss, {k: float(v) for k, v in m.items()}
+
+
+def sample_rows(trainer, mb, step: int, log) -> list[dict]:
+    """samples.jsonl rows (CONTRACTS.md) for the first completions of one micro-batch."""
+    tok = trainer.processor.tokenizer
+    rows = []
+    scores = getattr(mb, "scores", {})
+    n = min(trainer.cfg.trainer.max_logged_samples, mb.ro.completion_ids.shape[0])
+    for i in range(n):
+        rec, media = mb.batch.records[i // mb.ro.group_size], mb.batch.media[i // mb.ro.group_size]
+        valid = mb.ro.completion_mask[i]
+        ids = mb.ro.completion_ids[i][valid].tolist()
+        t = len(ids)
+
+        def per_token(x):
+            return [round(float(v), 5) for v in x[i][valid].tolist()] if x is not None else [None] * t
+
+        masks = {s: [0] * t for s in ("entropy", "visual", "temporal")}
+        key = mb.key_mask[i][valid].float().tolist() if mb.key_mask is not None else [1.0] * t
+        rows.append({
+            "step": step, "problem_id": rec.problem_id, "problem": rec.problem, "data_type": rec.data_type,
+            "problem_type": rec.problem_type, "media_path": str(rec.media_path),
+            "frames": log.save_frames(f"{rec.problem_id}", media.frames),
+            "completion": mb.ro.texts[i], "tokens": tok.convert_ids_to_tokens(ids), "token_ids": ids,
+            "reward": float(mb.rewards[i]), "rewards": {k: float(v[i]) for k, v in mb.per_reward.items()},
+            "advantage": float(mb.adv[i]),
+            "scores": {s: per_token(scores.get(s)) for s in ("entropy", "visual", "temporal")},
+            "masks": {**masks, **_signal_masks(trainer.cfg, scores, mb, i, valid)}, "key": None,
+        })
+        rows[-1]["masks"]["key"] = [int(k > 0) for k in key]
+        rows[-1].pop("key")
+    return rows
+
+
+def _signal_masks(cfg, scores: dict, mb, i: int, valid: Tensor) -> dict[str, list[int]]:
+    """Per-signal selections of row ``i`` (top-ratio within its group), for the analysis tools."""
+    from video_ktr.ktr import top_ratio_mask
+
+    out = {}
+    ratios = {"entropy": cfg.ktr.entropy_ratio, "visual": cfg.ktr.visual_ratio, "temporal": cfg.ktr.temporal_ratio}
+    g = mb.ro.group_size
+    lo = (i // g) * g
+    for s, sc in scores.items():
+        m = top_ratio_mask(sc[lo:lo + g], mb.valid[lo:lo + g], ratios[s], g)        # (G, T)
+        out[s] = m[i - lo][valid].int().tolist()
+    return out
