@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 
+from video_ktr.cli import analyze as _analyze
 from video_ktr.cli import demo as _demo
 from video_ktr.cli import toy as _toy
 from video_ktr.cli import train as _train
@@ -22,6 +23,7 @@ app.add_typer(_toy.app, name="toy")
 app.add_typer(data_app, name="data")
 app.command("demo")(_demo.demo)
 app.command("train", context_settings=_train.CTX)(_train.train)
+app.add_typer(_analyze.app, name="analyze")
 
 
 if __name__ == "__main__":

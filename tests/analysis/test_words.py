@@ -1,0 +1,36 @@
+from video_ktr.analysis.words import regex_tagger, spacy_tagger, token_texts, word_is_kept, words_of
+
+from tests.analysis.conftest import SAMPLE_A
+
+
+def test_byte_level_pieces_are_decoded():
+    assert token_texts(["ĠHello", "Ċ", "Ġw", "orld", "<|im_end|>"]) == [" Hello", "\n", " w", "orld", "<|im_end|>"]
+    assert token_texts(["▁the", "▁sq", "uare"]) == [" the", " sq", "uare"]
+    assert token_texts([" the", "x"]) == [" the", "x"]          # decoded text stays as it is
+
+
+def test_bpe_pieces_merge_into_words_and_markup_is_one_word():
+    words = words_of([SAMPLE_A["tokens"]], regex_tagger)[0]
+    assert [w.text for w in words] == ["<think>", "Wait", ",", "the", "red", "square", "appears", "first", ".",
+                                       "</think>", "<answer>", "A", "</answer>"]
+    square = words[5]
+    assert square.token_ids == (5, 6) and words[0].pos == "MARKUP"
+
+
+def test_a_word_is_kept_if_any_of_its_tokens_is_kept():
+    words = words_of([SAMPLE_A["tokens"]], regex_tagger)[0]
+    square = words[5]                                            # tokens " sq" (kept by visual) + "uare" (not)
+    assert word_is_kept(square, SAMPLE_A["masks"]["visual"])
+    assert not word_is_kept(square, SAMPLE_A["masks"]["entropy"])
+
+
+def test_a_token_spanning_two_words_belongs_to_both():
+    words = words_of([["Hi", " there.", " Ok"]], regex_tagger)[0]
+    assert [(w.text, w.token_ids) for w in words] == [("Hi", (0,)), ("there", (1,)), (".", (1,)), ("Ok", (2,))]
+
+
+def test_spacy_tags_parts_of_speech_offline():
+    words = words_of([SAMPLE_A["tokens"]], spacy_tagger())[0]
+    pos = {w.text: w.pos for w in words}
+    assert pos["the"] == "DET" and pos["appears"] == "VERB" and pos["<think>"] == "MARKUP"
+    assert [w.text for w in words][:6] == ["<think>", "Wait", ",", "the", "red", "square"]

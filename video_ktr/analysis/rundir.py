@@ -1,0 +1,100 @@
+"""Read a run directory written by the trainer (format: docs/dev/CONTRACTS.md, "trainer → analysis").
+
+Everything here is plain file reading: no torch, no model. Missing optional files give empty results, a missing
+run directory raises with the path.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SIGNALS = ("entropy", "visual", "temporal")   # the three KTR signals, in the order the paper lists them
+MASK_NAMES = (*SIGNALS, "key")                # key = the union the loss actually uses
+
+
+@dataclass
+class Sample:
+    """One logged completion (a row of RUN/samples.jsonl). Lists are per completion token, length T."""
+    step: int
+    problem_id: str
+    problem: str
+    data_type: str
+    completion: str
+    tokens: list[str]
+    reward: float
+    advantage: float
+    rewards: dict[str, float]
+    scores: dict[str, list[float | None]]   # signal -> (T,), None where not computed
+    masks: dict[str, list[int]]             # "entropy" | "visual" | "temporal" | "key" -> (T,) 0/1
+    frames: list[Path]                      # absolute paths of the sampled frames (may be empty)
+    raw: dict = field(repr=False, default_factory=dict)
+
+    def mask(self, name: str) -> list[int]:
+        """The 0/1 mask of one signal, zeros when the trainer did not log it (e.g. temporal on images)."""
+        m = self.masks.get(name)
+        return list(m) if m is not None else [0] * len(self.tokens)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Parse a JSON-lines file, skipping blank lines; errors name the file and line."""
+    rows = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{i}: not valid JSON ({e}); each line must be one JSON object") from None
+    return rows
+
+
+def check_run_dir(run: Path) -> Path:
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run directory {run} does not exist; pass the --out of `video-ktr train`/`demo`")
+    return run
+
+
+def load_metrics(run: Path) -> list[dict]:
+    """RUN/metrics.jsonl, one dict per optimizer step, sorted by step ([] when absent)."""
+    path = check_run_dir(run) / "metrics.jsonl"
+    return sorted(read_jsonl(path), key=lambda r: r.get("step", 0)) if path.exists() else []
+
+
+def load_samples(run: Path) -> list[Sample]:
+    """RUN/samples.jsonl as `Sample`s; checks that every per-token list has the length of `tokens`."""
+    run = check_run_dir(run)
+    path = run / "samples.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; the trainer writes it every `log_samples_every` steps")
+    out = []
+    for i, r in enumerate(read_jsonl(path), 1):
+        tokens = list(r.get("tokens", []))
+        scores = {k: list(v) for k, v in (r.get("scores") or {}).items() if v is not None}
+        masks = {k: [int(x) for x in v] for k, v in (r.get("masks") or {}).items() if v is not None}
+        for kind, d in (("scores", scores), ("masks", masks)):
+            for k, v in d.items():
+                if len(v) != len(tokens):
+                    raise ValueError(f"{path}:{i}: {kind}[{k!r}] has {len(v)} entries but tokens has {len(tokens)}")
+        out.append(Sample(
+            step=int(r.get("step", 0)), problem_id=str(r.get("problem_id", "")), problem=str(r.get("problem", "")),
+            data_type=str(r.get("data_type", "")), completion=str(r.get("completion", "")), tokens=tokens,
+            reward=float(r.get("reward", 0.0)), advantage=float(r.get("advantage", 0.0)),
+            rewards={k: float(v) for k, v in (r.get("rewards") or {}).items() if v is not None},
+            scores=scores, masks=masks, frames=[run / f for f in r.get("frames") or []], raw=r))
+    return out
+
+
+def load_eval_summaries(run: Path) -> dict[str, dict]:
+    """RUN/eval/<name>/summary.json -> {name: summary}, sorted by name ({} when absent)."""
+    root = check_run_dir(run) / "eval"
+    if not root.is_dir():
+        return {}
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob("*/summary.json"))}
+
+
+def run_labels(runs: list[Path]) -> list[str]:
+    """Short labels for tables and legends: directory names, with the parent added where names collide."""
+    paths = [Path(r).resolve() for r in runs]
+    names = [p.name for p in paths]
+    return [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
