@@ -40,7 +40,7 @@ def check(
                                    open_media=not no_media, progress=lambda n: bar.advance(task, n),
                                    on_total=lambda n: bar.update(task, total=n))
     except (ValueError, FileNotFoundError, KeyError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
     table = Table(title=f"{data}: {result.num_rows} records")
@@ -83,7 +83,7 @@ def prepare(
     try:
         results = prepare_folder(folder, force=force)
     except FileNotFoundError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     if not results:
         console.print(f"no archives (.zip, .tar, .tar.gz, …) found under {folder}")
