@@ -106,3 +106,10 @@ def test_read_results_drops_only_a_torn_tail(tmp_path):
     p.write_text('{"id": "1"}\n{"id": \n{"id": "3"}\n')
     with pytest.raises(ValueError, match="line 2"):
         read_results(p)
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen3_vl"])
+def test_other_families_run(tiny_models, toy_data, tmp_path, family):
+    s = evaluate(str(tiny_models[family]), "video_r1", toy_data / "eval.json", tmp_path, frames=4, limit=3,
+                 decoding=Decoding(max_new_tokens=3, greedy=True))
+    assert s["num_done"] == 3 and s["decoding"]["greedy"]
