@@ -160,6 +160,8 @@ def gradients(
     ratio: float = typer.Option(0.2, help="Share of a group's tokens each signal keeps."),
     beta: float = typer.Option(0.0, help="KL coefficient in the per-token loss."),
     param: str = typer.Option("lm_head", help="'lm_head' (output projection) or 'last_layer' (last decoder block)."),
+    advantage: str = typer.Option("group", help="'group' (GRPO advantages) or 'unit' (A = 1: for untrained models "
+                                                "whose groups all share one reward)."),
     seed: int = typer.Option(0, help="Sampling seed."),
 ) -> None:
     """Final-layer gradient split into kept- and masked-token parts per signal: gradients.json + gradients.png."""
@@ -168,12 +170,15 @@ def gradients(
 
     try:
         report = analyze_gradients(model, data, num_prompts=num_prompts, group_size=group_size,
-                                   max_new_tokens=max_new_tokens, ratio=ratio, beta=beta, param=param, seed=seed)
+                                   max_new_tokens=max_new_tokens, ratio=ratio, beta=beta, param=param,
+                                   advantage=advantage, seed=seed)
     except (FileNotFoundError, ValueError, KeyError) as e:
         _fail(e)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "gradients.json", report)
     plot_gradient_report(report, out / "gradients.png")
+    if "warning" in report:
+        typer.echo(f"warning: {report['warning']}", err=True)
     for name, s in report["signals"].items():
         typer.echo(f"{name:9s} kept {s['kept_frac']:5.1%}  |g_kept| {s['kept_norm']:.4g}  |g_masked| "
                    f"{s['masked_norm']:.4g}  cos(kept, full) {s['kept_cos']:.3f}  cos(masked, full) {s['masked_cos']:.3f}")
