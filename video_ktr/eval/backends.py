@@ -73,7 +73,7 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, model, processor, decoding: Decoding | None = None):
-        self.model, self.processor = model.eval(), processor
+        self.model, self.processor = model, processor
         self.decoding = decoding or Decoding()
         ban_vision_tokens(model)
 
@@ -106,8 +106,13 @@ class HFBackend:
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         torch.manual_seed(seed)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, **kwargs)                       # (B, L + T)
+        was_training = self.model.training                  # a trainer's policy: give it back in the mode it came
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**inputs, **kwargs)                   # (B, L + T)
+        finally:
+            self.model.train(was_training)
         new = out[:, inputs["input_ids"].shape[1]:]                             # (B, T)
         texts = self.processor.batch_decode(new, skip_special_tokens=True)
         return [Generation(t, _length(ids, self.model.generation_config)) for t, ids in zip(texts, new.tolist())]
