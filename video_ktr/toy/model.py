@@ -46,6 +46,9 @@ SIZES: dict[str, TinySize] = {
     # ~1.2 M params: the CPU demo (learns the synthetic tasks in minutes; see ENVIRONMENT notes in README).
     "small": TinySize(hidden=128, layers=2, heads=4, kv_heads=2, intermediate=256,
                       vision_hidden=64, vision_depth=2, vision_heads=2, vocab=2048),
+    # ~4 M params: benchmarks/bench_ktr_scoring.py (vision tower ≈ 20 % of an LLM forward, as at 7B).
+    "bench": TinySize(hidden=256, layers=4, heads=4, kv_heads=2, intermediate=768,
+                      vision_hidden=96, vision_depth=3, vision_heads=2, vocab=4096),
 }
 
 FAMILIES: Registry = Registry("tiny VLM family")
