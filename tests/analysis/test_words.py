@@ -34,3 +34,10 @@ def test_spacy_tags_parts_of_speech_offline():
     pos = {w.text: w.pos for w in words}
     assert pos["the"] == "DET" and pos["appears"] == "VERB" and pos["<think>"] == "MARKUP"
     assert [w.text for w in words][:6] == ["<think>", "Wait", ",", "the", "red", "square"]
+
+
+def test_a_character_split_over_byte_tokens_is_decoded_once():
+    # "é" is bytes c3 a9 -> byte-level pieces "Ã" and "©"; "Ġcaf" + "Ã" + "©" decodes to " caf", "", "é"
+    assert token_texts(["Ġcaf", "Ã", "©"]) == [" caf", "", "é"]
+    words = words_of([["Ġcaf", "Ã", "©"]], regex_tagger)[0]
+    assert [(w.text, w.token_ids) for w in words] == [("café", (0, 1, 2))]   # both pieces of "é" join the word

@@ -1,8 +1,8 @@
 """The same-data table for our runs: eval summaries side by side, with deltas against the first run.
 
 Each `RUN/eval/<name>/summary.json` gives one column. Its headline number is the first of `HEADLINE_KEYS` found at
-the top level (or under "overall"), unless `metric` names a dotted key. Values in [0, 1] are shown as percentages
-(×100) when every value of the table is in [0, 1]; the JSON keeps the raw numbers.
+the top level (or under "overall"), unless `metric` names a dotted key. Fractions are shown as percentages (×100)
+when every value of the table is in [0, 1] and one lies strictly between; the JSON keeps the raw numbers.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def to_markdown(table: dict) -> str:
     """Markdown table: one row per run, `value (delta)` per eval column, average last."""
     cols, rows = table["columns"], table["rows"]
     vals = [v for r in rows for v in r["values"].values() if v is not None]
-    scale = 100.0 if vals and all(0.0 <= v <= 1.0 for v in vals) else 1.0
+    scale = 100.0 if vals and all(0.0 <= v <= 1.0 for v in vals) and any(0.0 < v < 1.0 for v in vals) else 1.0
     head = "| run | " + " | ".join(cols) + " | avg |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     for i, r in enumerate(rows):
@@ -77,7 +77,3 @@ def to_markdown(table: dict) -> str:
         lines.append(f"| {r['run']} | " + " | ".join(cells) + " |")
     unit = "accuracy ×100" if scale == 100.0 else "raw values"
     return "\n".join(lines) + f"\n\n{unit}; (±x) = difference to {rows[0]['run'] if rows else '–'}.\n"
-
-
-def collect(labels: Sequence[str], summaries: Sequence[dict[str, dict]]) -> dict[str, dict[str, dict]]:
-    return dict(zip(labels, summaries))

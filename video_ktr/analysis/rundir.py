@@ -86,15 +86,18 @@ def load_samples(run: Path) -> list[Sample]:
 
 
 def load_eval_summaries(run: Path) -> dict[str, dict]:
-    """RUN/eval/<name>/summary.json -> {name: summary}, sorted by name ({} when absent)."""
+    """RUN/eval/<name>/summary.json -> {name: summary}, sorted by name ({} when absent). Nested layouts such as
+    `video-ktr eval --out RUN/eval`'s RUN/eval/<bench>/frames<N>/summary.json are named "<bench>/frames<N>"."""
     root = check_run_dir(run) / "eval"
     if not root.is_dir():
         return {}
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob("*/summary.json"))}
+    return {p.parent.relative_to(root).as_posix(): json.loads(p.read_text())
+            for p in sorted(root.rglob("summary.json")) if p.parent != root}
 
 
 def run_labels(runs: list[Path]) -> list[str]:
     """Short labels for tables and legends: directory names, with the parent added where names collide."""
     paths = [Path(r).resolve() for r in runs]
     names = [p.name for p in paths]
-    return [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
+    labels = [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
+    return [f"{lab} #{labels[:i].count(lab) + 1}" if labels.count(lab) > 1 else lab for i, lab in enumerate(labels)]

@@ -12,6 +12,7 @@ The rule (documented in the README):
 """
 from __future__ import annotations
 
+import codecs
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -46,15 +47,18 @@ def _byte_decoder() -> dict[str, int]:
 
 
 def token_texts(tokens: Sequence[str]) -> list[str]:
-    """Each token's surface text (see rule 1). Byte-level pieces are detected by the Ġ/Ċ markers in the sequence."""
+    """Each token's surface text (see rule 1). Byte-level pieces are detected by the Ġ/Ċ markers in the sequence;
+    their bytes are decoded incrementally, so a character split over several tokens belongs to the last of them."""
     if any(("Ġ" in t or "Ċ" in t) for t in tokens):
-        dec = _byte_decoder()
+        dec, utf8 = _byte_decoder(), codecs.getincrementaldecoder("utf-8")(errors="replace")
         out = []
         for t in tokens:
             if MARKUP.fullmatch(t) or any(ch not in dec for ch in t):
-                out.append(t)                  # special tokens and already-decoded text pass through
+                out.append(utf8.decode(b"", final=True) + t)   # special tokens and decoded text pass through
             else:
-                out.append(bytes(dec[ch] for ch in t).decode("utf-8", errors="replace"))
+                out.append(utf8.decode(bytes(dec[ch] for ch in t)))
+        if out:
+            out[-1] += utf8.decode(b"", final=True)
         return out
     return [t.replace("▁", " ") for t in tokens]
 
