@@ -51,6 +51,7 @@ class DataConfig:
     max_frames: int = 16
     video_max_pixels: int = 128 * 28 * 28  # pixels per frame after resize
     image_max_pixels: int = 256 * 28 * 28
+    cache_media: bool = False             # keep decoded frames in memory (small datasets / the CPU demo)
     shuffle: bool = True                  # reshuffle the records every epoch (seeded by trainer.seed + epoch)
 
     def __post_init__(self):

@@ -11,6 +11,7 @@ from video_ktr.cli import demo as _demo
 from video_ktr.cli import eval as _eval
 from video_ktr.cli import infer as _infer
 from video_ktr.cli import toy as _toy
+from video_ktr.cli import sft as _sft
 from video_ktr.cli import train as _train
 from video_ktr.cli.data import app as data_app
 
@@ -25,6 +26,7 @@ app.add_typer(_toy.app, name="toy")
 app.add_typer(data_app, name="data")
 app.command("demo")(_demo.demo)
 app.command("train", context_settings=_train.CTX)(_train.train)
+app.command("sft", context_settings=_sft.CTX)(_sft.sft)
 app.add_typer(_analyze.app, name="analyze")
 app.command("eval")(_eval.eval_cmd)
 app.command("infer")(_infer.infer_cmd)

@@ -27,7 +27,7 @@ class PromptSource:
     """Yields ``PromptBatch``es of ``batch_size`` records, reshuffled every epoch with ``seed + epoch``."""
 
     def __init__(self, records, processor, *, batch_size: int, budget: MediaBudget, template: str,
-                 seed: int, shuffle: bool = True, on_error: str = "raise"):
+                 seed: int, shuffle: bool = True, on_error: str = "raise", cache_media: bool = False):
         if not records:
             raise ValueError("no training records: check data.train_path")
         self.records, self.processor = list(records), processor
@@ -35,6 +35,7 @@ class PromptSource:
         self.seed, self.shuffle, self.on_error = seed, shuffle, on_error
         self.pos = DataPosition()
         self.patch = patch_multiple(processor)
+        self.cache: dict | None = {} if cache_media else None
 
     @classmethod
     def from_config(cls, cfg, processor, path: str | None = None):
@@ -42,7 +43,8 @@ class PromptSource:
         if report.num_skipped:
             print(f"data: skipped {report.num_skipped} bad records: {report.summary()}")
         return cls(report.records, processor, batch_size=cfg.rollout.batch_size, budget=media_budget(cfg.data),
-                   template=cfg.data.template, seed=cfg.trainer.seed, shuffle=cfg.data.shuffle)
+                   template=cfg.data.template, seed=cfg.trainer.seed, shuffle=cfg.data.shuffle,
+                   cache_media=cfg.data.cache_media)
 
     def _order(self, epoch: int) -> list[int]:
         if not self.shuffle:
@@ -63,11 +65,19 @@ class PromptSource:
         return recs
 
     def encode(self, records, frame_orders=None, media=None) -> PromptBatch:
-        media = media or [load_media(r, self.budget, self.patch) for r in records]
+        media = media or [self._media(r) for r in records]
         inputs = encode_prompts(self.processor, records, media, template=self.template, frame_orders=frame_orders)
         texts = [self.processor.apply_chat_template(build_messages(r, self.template), tokenize=False,
                                                     add_generation_prompt=True) for r in records]
         return PromptBatch(records, media, inputs, texts)
+
+    def _media(self, record):
+        if self.cache is None:
+            return load_media(record, self.budget, self.patch)
+        key = str(record.media_path)
+        if key not in self.cache:
+            self.cache[key] = load_media(record, self.budget, self.patch)
+        return self.cache[key]
 
     def next_batch(self) -> PromptBatch:
         return self.encode(self.next_records())

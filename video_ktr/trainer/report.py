@@ -1,0 +1,79 @@
+"""Demo outputs: held-out evaluation of a checkpoint, the reward/accuracy curve PNG and a short markdown report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def evaluate_checkpoint(cfg, ckpt: str | Path, out_dir: str | Path) -> dict[str, float]:
+    """Greedy held-out eval of ``ckpt`` on ``cfg.data.eval_path`` (trainer.greedy_eval)."""
+    from video_ktr.data import load_records
+    from video_ktr.trainer.batches import PromptSource, media_budget
+    from video_ktr.trainer.greedy_eval import greedy_accuracy
+    from video_ktr.trainer.setup import load_policy
+
+    model, processor = load_policy(type(cfg.model)(path=str(ckpt), dtype=cfg.model.dtype), trainable=False)
+    records = load_records(cfg.data.eval_path, cfg.data.root, on_error=cfg.data.on_error).records
+    records = records[:cfg.eval.max_samples] if cfg.eval.max_samples else records
+    source = PromptSource(records, processor, batch_size=cfg.eval.batch_size, budget=media_budget(cfg.data),
+                          template=cfg.data.template, seed=0, shuffle=False)
+    return greedy_accuracy(model, source, records, reward_names=list(cfg.reward.names),
+                           max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size, out_dir=out_dir)
+
+
+def _window_mean(xs: list[float], k: int) -> list[float]:
+    return [sum(xs[max(0, i - k + 1):i + 1]) / len(xs[max(0, i - k + 1):i + 1]) for i in range(len(xs))]
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key, label in (("reward/mean", "reward mean"), ("reward/accuracy", "accuracy"), ("reward/format", "format")):
+        ys = [h.get(key, float("nan")) for h in history]
+        ax[0].plot(steps, ys, alpha=0.3)
+        ax[0].plot(steps, _window_mean(ys, 5), label=f"{label} (5-step mean)", color=ax[0].lines[-1].get_color())
+    ax[0].set_xlabel("step"), ax[0].set_title("training rewards"), ax[0].legend(fontsize=8)
+    for key in ("ktr/frac_entropy", "ktr/frac_visual", "ktr/frac_temporal", "ktr/frac_key"):
+        if key in history[0]:
+            ax[1].plot(steps, [h[key] for h in history], label=key)
+    ax[1].set_xlabel("step"), ax[1].set_title("key-token fractions"), ax[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(run_dir: Path, cfg, history: list[dict], evals: dict[str, dict], wall_s: float) -> str:
+    """RUN/curves.png + RUN/report.md; returns the markdown."""
+    plot_curves(history, run_dir / "curves.png")
+    k = max(1, min(5, len(history) // 2))
+    first, last = history[:k], history[-k:]
+    mean = lambda rows, key: sum(r.get(key, 0.0) for r in rows) / len(rows)  # noqa: E731
+    lines = [f"# Demo report: {cfg.algorithm} on the synthetic video tasks (CPU)", "",
+             f"Tiny Qwen2.5-VL (toy `small`), {len(history)} RL steps × {cfg.rollout.batch_size} prompts × "
+             f"{cfg.rollout.group_size} samples after {cfg.sft.max_steps} CoT-SFT steps; wall time {wall_s:.0f} s.",
+             "", "## Training signal (mean of the first vs last %d steps)" % k, "",
+             "| metric | first | last |", "|---|---|---|"]
+    for key in ("reward/mean", "reward/format", "reward/accuracy", "ktr/frac_key", "completion/length_mean"):
+        if key in history[0]:
+            lines.append(f"| {key} | {mean(first, key):.3f} | {mean(last, key):.3f} |")
+    lines += ["", "## Held-out greedy evaluation (%d records)" % int(next(iter(evals.values()))["eval/n"]), "",
+              "| checkpoint | reward mean | accuracy | format |", "|---|---|---|---|"]
+    for name, e in evals.items():
+        lines.append(f"| {name} | {e['eval/reward_mean']:.3f} | {e.get('eval/accuracy', float('nan')):.3f} | "
+                     f"{e.get('eval/format', float('nan')):.3f} |")
+    moved = mean(last, "reward/mean") - mean(first, "reward/mean")
+    lines += ["", f"Training reward mean moved by {moved:+.3f} over the RL run. Numbers are from one seed of a "
+              "1 M-parameter model on synthetic data: they show the pipeline learns, not what a 7B model gains.",
+              "", "Files: `metrics.jsonl` (every step), `samples.jsonl` (completions with key tokens), `tb/` "
+              "(TensorBoard), `curves.png`, `eval/*/summary.json`, `sft/metrics.jsonl`, `config.yaml`."]
+    text = "\n".join(lines) + "\n"
+    (run_dir / "report.md").write_text(text)
+    (run_dir / "demo_summary.json").write_text(json.dumps({"wall_s": wall_s, "evals": evals,
+                                                           "first": {k2: mean(first, k2) for k2 in ("reward/mean", "reward/format")},
+                                                           "last": {k2: mean(last, k2) for k2 in ("reward/mean", "reward/format")}}, indent=1))
+    return text
