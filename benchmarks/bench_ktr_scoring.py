@@ -10,7 +10,9 @@ reference probes vs KTR with the cheap probes. Prints the ratios (target: cheap 
 Shapes in the reference proportions: one video prompt × G completions, video tokens ≈ half of prompt + completion.
 The model is the toy "bench" size (vision tower ≈ 20 % of a language-model forward, as at 7B).
 
-    .venv/bin/python benchmarks/bench_ktr_scoring.py [--group 8 --frames 16 --completion 128 --repeats 3]
+    .venv/bin/python benchmarks/bench_ktr_scoring.py [--group 8 --frames 16 --completion 96 --repeats 3]
+Measured (CPU, 1 thread, G=8, prompt 184 incl. 128 video tokens, completion 96): GRPO 1.26 s, KTR reference
+1.60×, KTR cheap 1.28× (G=4, completion 64: 1.35× / 1.09×).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=112, help="frame side in pixels (112 → 16 video tokens per pair)")
     ap.add_argument("--completion", type=int, default=96)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = stable on a shared box; 0 = torch default)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

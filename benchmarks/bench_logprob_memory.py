@@ -1,6 +1,7 @@
 """Peak memory of per-token log-prob + entropy (forward + backward) at the real Qwen vocabulary (151,936):
 chunked LM head (video_ktr.ktr.chunked_token_logprobs) vs the naive full-logits log_softmax path.
 
+Measured (CPU, 2,048 tokens, hidden 256, chunk 256): naive 4,604 MiB extra peak, chunked 600 MiB → 0.13×.
 Each variant runs in a fresh subprocess; on CPU the extra peak is the RSS high-water mark (getrusage) minus the
 high-water mark after the inputs exist; on CUDA it is torch.cuda.max_memory_allocated. Target: chunked ≤ 0.25×.
 
