@@ -1,0 +1,46 @@
+import pytest
+
+from video_ktr.config import ALGORITHMS, config_to_dict, dump_config, load_config, parse_overrides
+
+
+def test_overrides_both_syntaxes_and_presets():
+    cfg = load_config(None, ["algorithm=dapo", "--ktr.visual_ratio", "0.3", "reward.names=accuracy,format"])
+    assert cfg.ktr.visual_ratio == 0.3 and cfg.reward.names == ("accuracy", "format")
+    assert cfg.loss.beta == 0.0 and cfg.loss.epsilon_high == 0.28 and cfg.loss.aggregation == "token_mean"
+    # an explicit value beats the preset
+    assert load_config(None, ["algorithm=dapo", "loss.beta=0.01"]).loss.beta == 0.01
+    assert load_config(None, []).ktr.enabled and not load_config(None, ["algorithm=grpo"]).ktr.enabled
+
+
+@pytest.mark.parametrize("name", ALGORITHMS.names())
+def test_every_preset_builds(name):
+    assert load_config(None, [f"algorithm={name}"]).algorithm == name
+
+
+def test_unknown_keys_and_bad_values_are_errors(tmp_path):
+    with pytest.raises(KeyError, match="ktr.foo"):
+        load_config(None, ["ktr.foo=1"])
+    with pytest.raises(KeyError, match="unknown algorithm"):
+        load_config(None, ["algorithm=ppo"])
+    with pytest.raises(ValueError, match="visual_ratio"):
+        load_config(None, ["ktr.visual_ratio=1.5"])
+    with pytest.raises(ValueError, match="no value"):
+        parse_overrides(["--ktr.visual_ratio"])
+
+
+def test_dump_roundtrip(tmp_path):
+    cfg = load_config(None, ["algorithm=t_grpo", "rollout.group_size=4"])
+    dump_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert config_to_dict(again) == config_to_dict(cfg)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for p in root.glob("*.yaml"):
+        load_config(p)
+    ref = load_config(root / "video_ktr_qwen2_5_vl_7b.yaml")
+    assert ref.algorithm == "ktr" and ref.optim.lr == 2e-6 and ref.loss.beta == 0.04 and ref.rollout.group_size == 8
+    assert load_config(root / "grpo_qwen2_5_vl_7b.yaml").optim.lr == 1e-6
