@@ -27,3 +27,7 @@ def test_missing_eval_is_a_dash(ktr_run, grpo_run):
     assert t["rows"][0]["values"]["mmvu"] is None and t["rows"][1]["deltas"]["mmvu"] is None
     assert t["rows"][0]["avg"] is None
     assert "–" in to_markdown(t)
+
+
+def test_headline_from_namespaced_keys():
+    assert headline({"eval/reward_mean": 1.2, "eval/accuracy": 0.25, "groups": {"x": {"accuracy": 0.9}}}) == 0.25

@@ -43,3 +43,12 @@ def test_pos_distribution_and_plots(ktr_run, tmp_path):
     assert sum(p["kept_share"] for p in pos.values()) == pytest.approx(1.0)
     for f in (plot_wordclouds(stats, tmp_path / "wc.png"), plot_pos(stats, tmp_path / "pos.png")):
         assert f.stat().st_size > 5000
+
+
+def test_temporal_never_applies_to_images_even_when_logged(ktr_run):
+    # a logger that writes temporal masks/scores for an image row (all tokens "selected", scores 0) must not count
+    samples = load_samples(ktr_run)
+    c = samples[2]
+    c.masks["temporal"], c.scores["temporal"] = [1] * len(c.tokens), [0.0] * len(c.tokens)
+    assert not c.applies("temporal") and c.applies("visual")
+    assert token_stats(samples)["temporal"]["num_tokens"] == 24

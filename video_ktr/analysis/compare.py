@@ -1,12 +1,13 @@
 """The same-data table for our runs: eval summaries side by side, with deltas against the first run.
 
-Each `RUN/eval/<name>/summary.json` gives one column. Its headline number is the first of `HEADLINE_KEYS` found at
-the top level (or under "overall"), unless `metric` names a dotted key. Fractions are shown as percentages (×100)
+Each `RUN/eval/<name>/summary.json` gives one column. Its headline number is the first of `HEADLINE_KEYS` found as
+the last part of a key (`accuracy`, `overall.accuracy`, `eval/accuracy`; the shortest such key wins), unless `metric`
+names a dotted key. Fractions are shown as percentages (×100)
 when every value of the table is in [0, 1] and one lies strictly between; the JSON keeps the raw numbers.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 
 HEADLINE_KEYS = ("accuracy", "acc", "overall", "score", "mean")
 
@@ -29,9 +30,9 @@ def headline(summary: dict, metric: str | None = None) -> float | None:
     if metric:
         return flat.get(metric)
     for k in HEADLINE_KEYS:
-        for cand in (k, f"overall.{k}"):
-            if cand in flat:
-                return flat[cand]
+        found = [key for key in flat if re.split(r"[./]", key)[-1] == k]    # "accuracy", "overall.accuracy", "eval/accuracy"
+        if found:
+            return flat[min(found, key=len)]
     return None
 
 

@@ -75,6 +75,8 @@ def plot_curves(runs: dict[str, Sequence[dict]], out: Path, *, loss_key: str = L
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
+    if not any(find_kl_key(m) for m in runs.values()):
+        axes[2].text(0.5, 0.5, "no KL logged (beta = 0)", ha="center", va="center", transform=axes[2].transAxes)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -30,6 +30,16 @@ class Sample:
     frames: list[Path]                      # absolute paths of the sampled frames (may be empty)
     raw: dict = field(repr=False, default_factory=dict)
 
+    def applies(self, signal: str) -> bool:
+        """Whether a signal was computed for this sample: logged, not all-null, and not temporal on an image
+        (METHOD §1: images use entropy ∪ visual only, whatever a logger wrote)."""
+        if signal == "key":
+            return "key" in self.masks
+        if signal not in self.masks or (signal == "temporal" and self.data_type == "image"):
+            return False
+        scores = self.scores.get(signal)
+        return scores is None or any(x is not None for x in scores)
+
     def mask(self, name: str) -> list[int]:
         """The 0/1 mask of one signal, zeros when the trainer did not log it (e.g. temporal on images)."""
         m = self.masks.get(name)

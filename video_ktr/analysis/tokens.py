@@ -1,7 +1,8 @@
 """Kept vs masked tokens in the logged completions: counts, top tokens/words, part of speech, word clouds.
 
-A sample takes part in a signal's statistics when it logged that signal's mask and (if it logged scores) at least
-one non-null score for it — so image samples do not count as "masked by temporal". The key mask covers every sample.
+A sample takes part in a signal's statistics when the signal applies to it (`Sample.applies`: logged, some non-null
+score, never temporal on an image) — so image samples do not count as "masked by temporal". The key mask covers
+every sample.
 Words follow the rule in `video_ktr.analysis.words` (a word is kept if any of its tokens is kept).
 """
 from __future__ import annotations
@@ -12,16 +13,6 @@ from pathlib import Path
 
 from video_ktr.analysis.rundir import MASK_NAMES, Sample
 from video_ktr.analysis.words import Tagger, Word, regex_tagger, token_texts, word_is_kept, words_of
-
-
-def takes_part(sample: Sample, signal: str) -> bool:
-    """Whether a sample counts for this signal (see the module docstring)."""
-    if signal == "key":
-        return "key" in sample.masks
-    if signal not in sample.masks:
-        return False
-    scores = sample.scores.get(signal)
-    return scores is None or any(s is not None for s in scores)
 
 
 def _top(counter: Counter, k: int) -> list[list]:
@@ -39,7 +30,7 @@ def signal_stats(samples: Sequence[Sample], words: Sequence[Sequence[Word]], sig
     score_kept, score_masked = [], []
     n_samples = 0
     for s, ws in zip(samples, words):
-        if not takes_part(s, signal):
+        if not s.applies(signal):
             continue
         n_samples += 1
         mask = s.mask(signal)

@@ -74,8 +74,8 @@ def render_tokens(sample: Sample) -> str:
     parts = []
     key = sample.mask("key")
     for i, text in enumerate(token_texts(sample.tokens)):
-        chosen = [s for s in SIGNALS if s in sample.masks and sample.masks[s][i]]
-        scores = " ".join(f"{s}={_fmt(sample.scores[s][i])}" for s in SIGNALS if s in sample.scores)
+        chosen = [s for s in SIGNALS if sample.applies(s) and sample.masks[s][i]]
+        scores = " ".join(f"{s}={_fmt(sample.scores[s][i])}" for s in SIGNALS if s in sample.scores and sample.applies(s))
         title = f"#{i} {sample.tokens[i]!r} | {scores} | selected: {', '.join(chosen) or 'none'}"
         cls = " ".join(c for c in ("t", token_class(chosen), "key" if key[i] else "") if c)
         parts.append(f'<span class="{cls}" title="{html.escape(title)}">{html.escape(text)}</span>')

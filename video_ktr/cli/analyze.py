@@ -55,7 +55,7 @@ def loss(
     for col in ("run", "steps", "loss mean", "loss var", "loss std", "reward first→last", "KL mean"):
         t.add_column(col, justify="right" if col != "run" else "left")
 
-    def f(x, fmt=".4f"):
+    def f(x, fmt=".4g"):
         return "–" if x is None else format(x, fmt)
     for label, row in table.items():
         t.add_row(label, str(row["loss"]["n"]), f(row["loss"]["mean"]), f(row["loss"]["var"]), f(row["loss"]["std"]),
