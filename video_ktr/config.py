@@ -176,8 +176,8 @@ class TrainerConfig:
 
 @dataclass
 class EvalConfig:
-    before: bool = True                   # greedy accuracy on data.eval_path before training
-    after: bool = True                    # ... and after
+    before: bool = False                  # `train`: greedy harness eval of data.eval_path before training
+    after: bool = False                   # ... and of the final checkpoint after training (RUN/eval/{before,after})
     max_samples: int | None = None        # evaluate only the first k records
     max_new_tokens: int = 768
     batch_size: int = 8

@@ -106,3 +106,22 @@ def test_policy_logprob_pass_sees_the_video(tiny_cfg):
         logp2, _ = completion_logprobs(trainer.unwrapped, other, ro.completion_ids, ro.completion_mask)
     diff = (logp - logp2).abs()[ro.completion_mask].max().item()
     assert diff > 1e-5 and math.isfinite(diff)
+
+
+@pytest.mark.parametrize("measure", ["js", "logp_diff"])
+def test_ktr_step_with_distance_measures_and_fast_probe(measure, tiny_cfg, tmp_path):
+    """Distribution-distance scores need the LM head; the fast temporal probe runs inside a real step. Logged samples
+    carry a temporal score/mask only for video rows (image rows have no temporal signal)."""
+    cfg = config_from_dict(tiny_cfg(ktr={"measure": measure, "temporal_fast": measure == "js"},
+                                    rollout={"batch_size": 4}, trainer={"max_steps": 2, "max_logged_samples": 8}))
+    history = RLTrainer(cfg).setup().train()
+    assert all(math.isfinite(h["ktr/frac_key"]) and 0 < h["ktr/frac_key"] <= 1 for h in history)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    for r in rows:
+        if r["data_type"] == "image":
+            assert set(r["scores"]["temporal"]) == {None} and not any(r["masks"]["temporal"])
+        else:
+            assert None not in r["scores"]["temporal"]
+        key = r["masks"]["key"]
+        union = [max(e, v, t) for e, v, t in zip(r["masks"]["entropy"], r["masks"]["visual"], r["masks"]["temporal"])]
+        assert key == union

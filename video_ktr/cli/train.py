@@ -30,11 +30,26 @@ def train(ctx: typer.Context,
         cfg = load_config(config, over)
     except (KeyError, ValueError) as e:
         raise typer.BadParameter(str(e).strip('"')) from None
+    run_dir = Path(cfg.trainer.output_dir)
+    if cfg.eval.before and cfg.data.eval_path and not resume:
+        _eval(cfg, cfg.model.path, run_dir / "eval" / "before")
     try:
-        history = RLTrainer(cfg, resume=resume).setup().train()
+        trainer = RLTrainer(cfg, resume=resume).setup()
+        history = trainer.train()
     except NonFiniteError as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(2) from None
     if history:
         last = history[-1]
-        typer.echo(f"done: {len(history)} steps -> {cfg.trainer.output_dir} (reward/mean {last['reward/mean']:.3f})")
+        typer.echo(f"done: {len(history)} steps -> {run_dir} (reward/mean {last['reward/mean']:.3f})")
+    if cfg.eval.after and cfg.data.eval_path:
+        _eval(cfg, run_dir / "checkpoints" / f"step-{trainer.step_done}" / "model", run_dir / "eval" / "after")
+
+
+def _eval(cfg, ckpt, out: Path) -> None:
+    """Held-out evaluation of ``ckpt`` on ``data.eval_path`` through the benchmark harness."""
+    from video_ktr.trainer.report import evaluate_checkpoint
+
+    res = evaluate_checkpoint(cfg, ckpt, out)
+    typer.echo(f"eval {out.name}: accuracy {res['eval/accuracy']:.3f}, format {res['eval/format']:.3f} "
+               f"({res['eval/n']} records) -> {out}")

@@ -113,6 +113,39 @@ def softmax_weights(scores, valid, group_size, *, ratio=0.2, gamma=1.5, k=20.0):
 
 
 # ----------------------------------------------------------------------------------------------- the selector
+def signal_selections(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor, group_size: int, *,
+                      signals: tuple[str, ...] = SIGNALS, ratios: dict[str, float] | None = None,
+                      scope: str = "group", weighting: str = "binary", gamma: float = 1.5,
+                      k: float = 20.0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Each signal's own selection before combining (arguments as :func:`select_key_tokens`).
+
+    Returns (per_signal: name → (N, T) bool mask or float weights, applicable: name → (N,) bool rows the signal
+    applies to — image rows are not applicable for ``temporal`` and select nothing there).
+    """
+    unknown = [s for s in signals if s not in SIGNALS]
+    if unknown or not signals:
+        raise ValueError(f"ktr signals {list(signals)} must be a non-empty subset of {list(SIGNALS)}")
+    missing = [s for s in signals if s not in scores]
+    if missing:
+        raise KeyError(f"scores for signals {missing} were not computed; got {sorted(scores)}")
+    if scope not in ("group", "batch"):
+        raise ValueError(f"scope={scope!r} must be 'group' (reference: per prompt) or 'batch'")
+    ratios = {s: 0.2 for s in SIGNALS} | dict(ratios or {})
+    valid = valid.bool()
+    n = valid.shape[0]
+    is_video = is_video.to(valid.device).bool()
+    gs = group_size if scope == "group" else n
+    _grouped(valid, group_size)  # checks divisibility even for scope="batch"
+    fn = WEIGHTINGS.get(weighting)
+    per_signal, applicable = {}, {}
+    for name in signals:
+        rows = is_video if name not in IMAGE_SIGNALS else torch.ones_like(is_video)             # (N,)
+        applicable[name] = rows
+        v = valid & rows[:, None]
+        per_signal[name] = fn(scores[name].float(), v, gs, ratio=ratios[name], gamma=gamma, k=k)
+    return per_signal, applicable
+
+
 def select_key_tokens(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor, group_size: int, *,
                       signals: tuple[str, ...] = SIGNALS, ratios: dict[str, float] | None = None,
                       combine: str = "union", scope: str = "group", weighting: str = "binary",
@@ -129,29 +162,11 @@ def select_key_tokens(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor
     """
     from video_ktr.ktr.metrics import selection_metrics
 
-    unknown = [s for s in signals if s not in SIGNALS]
-    if unknown or not signals:
-        raise ValueError(f"ktr signals {list(signals)} must be a non-empty subset of {list(SIGNALS)}")
-    missing = [s for s in signals if s not in scores]
-    if missing:
-        raise KeyError(f"scores for signals {missing} were not computed; got {sorted(scores)}")
     if combine not in ("union", "intersection"):
         raise ValueError(f"combine={combine!r} must be 'union' (reference) or 'intersection'")
-    if scope not in ("group", "batch"):
-        raise ValueError(f"scope={scope!r} must be 'group' (reference: per prompt) or 'batch'")
-    ratios = {s: 0.2 for s in SIGNALS} | dict(ratios or {})
     valid = valid.bool()
-    n = valid.shape[0]
-    is_video = is_video.to(valid.device).bool()
-    gs = group_size if scope == "group" else n
-    _grouped(valid, group_size)  # checks divisibility even for scope="batch"
-    fn = WEIGHTINGS.get(weighting)
-    per_signal, applicable = {}, {}
-    for name in signals:
-        rows = is_video if name not in IMAGE_SIGNALS else torch.ones_like(is_video)             # (N,)
-        applicable[name] = rows
-        v = valid & rows[:, None]
-        per_signal[name] = fn(scores[name].float(), v, gs, ratio=ratios[name], gamma=gamma, k=k)
+    per_signal, applicable = signal_selections(scores, valid, is_video, group_size, signals=signals, ratios=ratios,
+                                               scope=scope, weighting=weighting, gamma=gamma, k=k)
     stack = torch.stack([per_signal[s].float() for s in signals])                               # (S, N, T)
     app = torch.stack([applicable[s] for s in signals])[:, :, None].expand_as(stack)            # (S, N, T)
     if combine == "union":

@@ -5,20 +5,32 @@ import json
 from pathlib import Path
 
 
-def evaluate_checkpoint(cfg, ckpt: str | Path, out_dir: str | Path) -> dict[str, float]:
-    """Greedy held-out eval of ``ckpt`` on ``cfg.data.eval_path`` (trainer.greedy_eval)."""
-    from video_ktr.data import load_records
-    from video_ktr.trainer.batches import PromptSource, media_budget
-    from video_ktr.trainer.greedy_eval import greedy_accuracy
-    from video_ktr.trainer.setup import load_policy
+def evaluate_checkpoint(cfg, ckpt: str | Path, out_dir: str | Path, *,
+                        holmes_dir: str | Path | None = None) -> dict[str, float]:
+    """Held-out evaluation of ``ckpt`` through the benchmark harness (``video_ktr.eval``): greedy decoding, the
+    training frame budget, the Video-R1-format split ``cfg.data.eval_path`` (and, if given, a Video-Holmes-format
+    folder with its official prompt and scorer). Results stream to ``out_dir/<bench>/`` (resumable JSONL, summary).
 
-    model, processor = load_policy(type(cfg.model)(path=str(ckpt), dtype=cfg.model.dtype), trainable=False)
-    records = load_records(cfg.data.eval_path, cfg.data.root, on_error=cfg.data.on_error).records
-    records = records[:cfg.eval.max_samples] if cfg.eval.max_samples else records
-    source = PromptSource(records, processor, batch_size=cfg.eval.batch_size, budget=media_budget(cfg.data),
-                          template=cfg.data.template, seed=0, shuffle=False)
-    return greedy_accuracy(model, source, records, reward_names=list(cfg.reward.names),
-                           max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size, out_dir=out_dir)
+    Returns fractions in [0, 1]: {"eval/accuracy", "eval/format" (format reward of the raw outputs), "eval/n"}
+    (+ "eval/holmes_accuracy", "eval/holmes_n").
+    """
+    from video_ktr.eval import Decoding, evaluate, make_backend, read_results
+    from video_ktr.rewards import format_reward
+
+    decoding = Decoding(greedy=True, max_new_tokens=cfg.eval.max_new_tokens)
+    backend = make_backend(str(ckpt), decoding=decoding)
+    out = Path(out_dir)
+    kw = dict(frames=cfg.data.nframes, max_pixels=cfg.data.video_max_pixels, decoding=decoding,
+              batch_size=cfg.eval.batch_size, limit=cfg.eval.max_samples, overwrite=True, model_name=str(ckpt))
+    s = evaluate(backend, "video_r1", cfg.data.eval_path, out / "video_r1", template=cfg.data.template, **kw)
+    rows, _ = read_results(out / "video_r1" / "results.jsonl")
+    fmt = format_reward([r["output"] for r in rows])
+    res = {"eval/accuracy": (s["overall"]["accuracy"] or 0.0) / 100, "eval/format": sum(fmt) / max(len(fmt), 1),
+           "eval/n": len(rows)}
+    if holmes_dir is not None:
+        h = evaluate(backend, "holmes", holmes_dir, out / "holmes", **kw)
+        res |= {"eval/holmes_accuracy": (h["overall"]["accuracy"] or 0.0) / 100, "eval/holmes_n": h["num_done"]}
+    return res
 
 
 def _window_mean(xs: list[float], k: int) -> list[float]:
@@ -61,11 +73,15 @@ def write_report(run_dir: Path, cfg, history: list[dict], evals: dict[str, dict]
     for key in ("reward/mean", "reward/format", "reward/accuracy", "ktr/frac_key", "completion/length_mean"):
         if key in history[0]:
             lines.append(f"| {key} | {mean(first, key):.3f} | {mean(last, key):.3f} |")
-    lines += ["", "## Held-out greedy evaluation (%d records)" % int(next(iter(evals.values()))["eval/n"]), "",
-              "| checkpoint | reward mean | accuracy | format |", "|---|---|---|---|"]
+    first_eval = next(iter(evals.values()))
+    lines += ["", "## Held-out evaluation (greedy, `video_ktr.eval` harness)", "",
+              f"{int(first_eval['eval/n'])} records of the Video-R1-format split (Video-R1 scorer, training prompt) "
+              f"and {int(first_eval.get('eval/holmes_n', 0))} of the Video-Holmes-format split (official prompt and "
+              "answer extraction). Chance is about 0.25 for the 4-option questions.", "",
+              "| checkpoint | accuracy | format | Holmes-format accuracy |", "|---|---|---|---|"]
     for name, e in evals.items():
-        lines.append(f"| {name} | {e['eval/reward_mean']:.3f} | {e.get('eval/accuracy', float('nan')):.3f} | "
-                     f"{e.get('eval/format', float('nan')):.3f} |")
+        lines.append(f"| {name} | {e['eval/accuracy']:.3f} | {e['eval/format']:.3f} | "
+                     f"{e.get('eval/holmes_accuracy', float('nan')):.3f} |")
     moved = mean(last, "reward/mean") - mean(first, "reward/mean")
     lines += ["", f"Training reward mean moved by {moved:+.3f} over the RL run. Numbers are from one seed of a "
               "1 M-parameter model on synthetic data: they show the pipeline learns, not what a 7B model gains.",

@@ -11,7 +11,6 @@ tokens). ``algorithm:`` picks a preset (config.ALGORITHMS): grpo · ktr · t_grp
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor
 
 from video_ktr.config import Config, dump_config
+from video_ktr.ktr import completion_forward, completion_logprobs
 from video_ktr.rollout import PromptBatch, Rollout, build_engine
 from video_ktr.trainer.advantages import group_advantages, informative_groups
 from video_ktr.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -134,8 +134,6 @@ class RLTrainer:
             for mb in micro:
                 with acc.accumulate(self.policy):
                     with t("policy"):
-                        from video_ktr.ktr.logprobs import completion_forward
-
                         out = completion_forward(self.unwrapped, mb.ro.inputs, mb.ro.completion_ids,
                                                  mb.ro.completion_mask, with_entropy=True,
                                                  chunk_size=cfg.trainer.logprob_chunk_size,
@@ -143,7 +141,8 @@ class RLTrainer:
                     if it == 0:
                         mb.logp_old = out.logp.detach()
                         with t("ktr"):                                           # 6. key-token mask
-                            mb.key_mask, mb.key_metrics = select_keys(cfg, mb, out)
+                            mb.key_mask, mb.key_metrics = select_keys(
+                                cfg, mb, out, self.unwrapped.get_output_embeddings().weight.detach())
                     with t("update"):                                            # 7. loss → optimizer
                         loss, loss_metrics = compute_loss(cfg, out.logp, mb.logp_old, mb.logp_ref, mb.adv, mb.key_mask)
                         self._check_finite("loss", loss.detach(), step)
@@ -165,8 +164,6 @@ class RLTrainer:
         return self._step_metrics(micro, metrics, t)
 
     def _reference_logprobs(self, ro: Rollout) -> Tensor:
-        from video_ktr.ktr.logprobs import completion_logprobs
-
         with torch.no_grad():
             logp, _ = completion_logprobs(self.reference, ro.inputs, ro.completion_ids, ro.completion_mask,
                                           with_entropy=False, chunk_size=self.cfg.trainer.logprob_chunk_size)
@@ -228,6 +225,3 @@ class RLTrainer:
                                {"data": self.data.state_dict(), "algorithm": self.cfg.algorithm},
                                keep=self.cfg.trainer.keep_checkpoints)
 
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

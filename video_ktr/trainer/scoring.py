@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from video_ktr.ktr import (completion_forward, counterfactual_score, fast_temporal_probe, make_frame_orders,
-                           select_key_tokens, temporal_probe_logprobs, visual_probe_logprobs)
+from video_ktr.ktr import (counterfactual_score, fast_temporal_probe, make_frame_orders, select_key_tokens,
+                           signal_selections, temporal_probe_logprobs, visual_probe_logprobs)
 from video_ktr.loss import policy_loss
 from video_ktr.rewards import accuracy_reward, compute_rewards, temporal_bonus
 
@@ -78,23 +78,33 @@ def probe_outputs(trainer, batch, ro, step: int) -> dict:
     return out
 
 
-def select_keys(cfg, mb, policy_out) -> tuple[Tensor, dict[str, float]]:
-    """Key-token mask (N, T) from the policy's entropy and the probes' scores; all valid tokens when KTR is off."""
+def _selection_kwargs(cfg) -> dict:
+    """The ktr config as keyword arguments of ``signal_selections`` / ``select_key_tokens``."""
+    return dict(signals=tuple(cfg.ktr.signals), scope=cfg.ktr.scope, weighting=cfg.ktr.weighting,
+                ratios={"entropy": cfg.ktr.entropy_ratio, "visual": cfg.ktr.visual_ratio,
+                        "temporal": cfg.ktr.temporal_ratio})
+
+
+def _is_video_rows(mb) -> Tensor:
+    """(N,) bool: completion rows whose prompt is a video."""
+    return torch.tensor([m.kind == "video" for m in mb.batch.media]).repeat_interleave(mb.ro.group_size)
+
+
+def select_keys(cfg, mb, policy_out, lm_head_weight: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+    """Key-token mask (N, T) from the policy's entropy and the probes' scores; all valid tokens when KTR is off.
+
+    lm_head_weight: (V, D) output embedding — needed only by the distribution-distance measures.
+    """
     if not cfg.ktr.enabled:
         return mb.valid, {}
     scores = {"entropy": policy_out.entropy}
-    weight = None
     for name, cf in mb.probes.items():
         scores[name] = counterfactual_score(policy_out, cf, mb.ro.completion_mask, measure=cfg.ktr.measure,
-                                            weight=weight, chunk_size=cfg.trainer.logprob_chunk_size)
-    is_video = torch.tensor([m.kind == "video" for m in mb.batch.media]).repeat_interleave(mb.ro.group_size)
-    signals = tuple(s for s in cfg.ktr.signals if s in scores)
+                                            weight=lm_head_weight, chunk_size=cfg.trainer.logprob_chunk_size)
     if "temporal" in cfg.ktr.signals and "temporal" not in scores:   # an image-only batch: rows skip temporal
         scores["temporal"] = torch.zeros_like(policy_out.entropy)
-        signals = cfg.ktr.signals
-    ratios = {"entropy": cfg.ktr.entropy_ratio, "visual": cfg.ktr.visual_ratio, "temporal": cfg.ktr.temporal_ratio}
-    key, metrics = select_key_tokens(scores, mb.valid, is_video, mb.ro.group_size, signals=signals, ratios=ratios,
-                                     combine=cfg.ktr.combine, scope=cfg.ktr.scope, weighting=cfg.ktr.weighting)
+    key, metrics = select_key_tokens(scores, mb.valid, _is_video_rows(mb), mb.ro.group_size, combine=cfg.ktr.combine,
+                                     **_selection_kwargs(cfg))
     mb.scores = {k: v.detach() for k, v in scores.items()}
     return key, {k: float(v) for k, v in metrics.items()}
 
@@ -114,6 +124,11 @@ def sample_rows(trainer, mb, step: int, log) -> list[dict]:
     tok = trainer.processor.tokenizer
     rows = []
     scores = getattr(mb, "scores", {})
+    selections, applicable = {}, {}
+    if scores:  # each signal's own selection (same options as the key mask); image rows have no temporal signal
+        kw = _selection_kwargs(trainer.cfg)
+        kw["signals"] = tuple(s for s in kw["signals"] if s in scores)
+        selections, applicable = signal_selections(scores, mb.valid, _is_video_rows(mb), mb.ro.group_size, **kw)
     n = min(trainer.cfg.trainer.max_logged_samples, mb.ro.completion_ids.shape[0])
     for i in range(n):
         rec, media = mb.batch.records[i // mb.ro.group_size], mb.batch.media[i // mb.ro.group_size]
@@ -124,8 +139,13 @@ def sample_rows(trainer, mb, step: int, log) -> list[dict]:
         def per_token(x):
             return [round(float(v), 5) for v in x[i][valid].tolist()] if x is not None else [None] * t
 
-        masks = {s: [0] * t for s in ("entropy", "visual", "temporal")}
         key = mb.key_mask[i][valid].float().tolist() if mb.key_mask is not None else [1.0] * t
+        masks = {s: [0] * t for s in ("entropy", "visual", "temporal")}
+        for s, m in selections.items():
+            if applicable[s][i]:
+                masks[s] = [int(v > 0) for v in m[i][valid].tolist()]
+        row_scores = {s: per_token(scores.get(s) if s not in applicable or applicable[s][i] else None)
+                      for s in ("entropy", "visual", "temporal")}
         rows.append({
             "step": step, "problem_id": rec.problem_id, "problem": rec.problem, "data_type": rec.data_type,
             "problem_type": rec.problem_type, "media_path": str(rec.media_path),
@@ -133,23 +153,6 @@ def sample_rows(trainer, mb, step: int, log) -> list[dict]:
             "completion": mb.ro.texts[i], "tokens": tok.convert_ids_to_tokens(ids), "token_ids": ids,
             "reward": float(mb.rewards[i]), "rewards": {k: float(v[i]) for k, v in mb.per_reward.items()},
             "advantage": float(mb.adv[i]),
-            "scores": {s: per_token(scores.get(s)) for s in ("entropy", "visual", "temporal")},
-            "masks": {**masks, **_signal_masks(trainer.cfg, scores, mb, i, valid)}, "key": None,
+            "scores": row_scores, "masks": {**masks, "key": [int(k > 0) for k in key]},
         })
-        rows[-1]["masks"]["key"] = [int(k > 0) for k in key]
-        rows[-1].pop("key")
     return rows
-
-
-def _signal_masks(cfg, scores: dict, mb, i: int, valid: Tensor) -> dict[str, list[int]]:
-    """Per-signal selections of row ``i`` (top-ratio within its group), for the analysis tools."""
-    from video_ktr.ktr import top_ratio_mask
-
-    out = {}
-    ratios = {"entropy": cfg.ktr.entropy_ratio, "visual": cfg.ktr.visual_ratio, "temporal": cfg.ktr.temporal_ratio}
-    g = mb.ro.group_size
-    lo = (i // g) * g
-    for s, sc in scores.items():
-        m = top_ratio_mask(sc[lo:lo + g], mb.valid[lo:lo + g], ratios[s], g)        # (G, T)
-        out[s] = m[i - lo][valid].int().tolist()
-    return out
