@@ -67,9 +67,10 @@ def test_deterministic_by_seed(tmp_path):
     assert (a / "train.json").read_text() == (b / "train.json").read_text()
 
 
-@pytest.mark.parametrize("kw", [dict(frames=0), dict(frames=5), dict(size=-4), dict(n=0)])
+@pytest.mark.parametrize("kw", [dict(frames=0), dict(frames=5), dict(size=-4), dict(n=0), dict(num_options=1),
+                                dict(mix={"first_colour": 1, "no_such_task": 1})])
 def test_bad_arguments_leave_nothing(tmp_path, kw):
-    with pytest.raises(ValueError):
+    with pytest.raises((ValueError, KeyError)):
         build_toy_data(tmp_path / "out", **kw)
     assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())
 
@@ -152,3 +153,12 @@ def test_cli_toy_commands(tmp_path):
     assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "qwen2_vl"
     for cmd in (["--help"], ["toy", "--help"], ["toy", "model", "--help"], ["toy", "data", "--help"]):
         assert runner.invoke(app, cmd).exit_code == 0
+
+
+def test_two_option_order_questions(tmp_path):
+    """num_options=2 on first_colour: the two options are exactly the two shown colours (a pure order question)."""
+    d = build_toy_data(tmp_path / "d", n=8, frames=8, size=32, mix={"first_colour": 1}, num_options=2)
+    for r in json.loads((d / "train.json").read_text()):
+        colours = {o.split(". ", 1)[1] for o in r["options"]}
+        assert colours == {r["meta"]["first"], r["meta"]["second"]}
+        assert r["solution"] == f"<answer>{'AB'[[o.split('. ', 1)[1] for o in r['options']].index(r['meta']['first'])]}</answer>"

@@ -34,12 +34,13 @@ def data(
     seed: int = typer.Option(0, help="Generation seed (same seed, same files)."),
     frames: int = typer.Option(16, help="Frames per clip (even, >= 4; written at 4 fps)."),
     size: int = typer.Option(64, help="Frame side in pixels (multiple of 4, >= 28)."),
+    options: int = typer.Option(4, help="Options per multiple-choice question (2-4)."),
 ) -> None:
     """Generate the synthetic video-reasoning dataset (Video-R1 schema + a Video-Holmes-format eval split)."""
     from video_ktr.toy import build_toy_data
 
     try:
-        out = build_toy_data(out_dir, n=n, n_eval=n_eval, seed=seed, frames=frames, size=size)
+        out = build_toy_data(out_dir, n=n, n_eval=n_eval, seed=seed, frames=frames, size=size, num_options=options)
     except (ValueError, FileExistsError) as e:
         raise typer.BadParameter(str(e)) from None
     typer.echo(f"wrote synthetic data to {out} (train.json, eval.json, holmes/test_Video-Holmes.json)")

@@ -67,7 +67,7 @@ def _blocks(num_frames: int) -> int:
 
 
 @TASKS.register("first_colour")
-def first_colour(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem:
+def first_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
     first, second = rng.choice(list(COLOURS), size=2, replace=False)
     nb = _blocks(num_frames)
     switch = int(rng.integers(1, nb))  # blocks [0, switch) show `first`, [switch, nb) show `second`
@@ -76,7 +76,7 @@ def first_colour(rng: np.random.Generator, num_frames: int, size: int) -> ToyIte
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     for f in range(num_frames):
         draw_square(frames[f], first if f // 2 < switch else second, x, y, side)
-    options, letter = _multiple_choice(rng, str(first), [str(first), str(second)] + list(COLOURS), 4)
+    options, letter = _multiple_choice(rng, str(first), [str(first), str(second)] + list(COLOURS), num_options)
     # keep both shown colours among the options, so the question is about order, not presence
     if f"{LETTERS[0]}. {second}" not in options and not any(o.endswith(f". {second}") for o in options):
         i = next(i for i, o in enumerate(options) if not o.endswith(f". {first}"))
@@ -91,7 +91,7 @@ DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
 
 
 @TASKS.register("motion")
-def motion(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem:
+def motion(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
     direction = str(rng.choice(list(DIRECTIONS)))
     dx, dy = DIRECTIONS[direction]
     colour = str(rng.choice(list(COLOURS)))
@@ -105,7 +105,7 @@ def motion(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem:
         along = int(round(t * span)) if (dx + dy) > 0 else int(round((1 - t) * span))
         x, y = (along, cross) if dx else (cross, along)
         draw_square(frames[f], colour, x, y, side)
-    options, letter = _multiple_choice(rng, direction, list(DIRECTIONS), 4)
+    options, letter = _multiple_choice(rng, direction, list(DIRECTIONS), num_options)
     process = (f"<think>Let me think. The {colour} square changes position from frame to frame. "
                f"Comparing the first and last frames, it moves {direction}.</think>")
     return ToyItem(frames, "video", "multiple choice", "In which direction does the square move?", options, letter,
@@ -113,7 +113,7 @@ def motion(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem:
 
 
 @TASKS.register("flash_count")
-def flash_count(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem:
+def flash_count(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
     nb = _blocks(num_frames)
     max_flashes = max(1, nb // 2)
     n = int(rng.integers(1, max_flashes + 1))
@@ -132,27 +132,27 @@ def flash_count(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem
 
 
 @TASKS.register("static_colour")
-def static_colour(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem:
+def static_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
     colour = str(rng.choice(list(COLOURS)))
     side = size // 3
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     frames = blank_frames(num_frames, size)
     for f in range(num_frames):
         draw_square(frames[f], colour, x, y, side)
-    options, letter = _multiple_choice(rng, colour, list(COLOURS), 4)
+    options, letter = _multiple_choice(rng, colour, list(COLOURS), num_options)
     process = f"<think>Let me look. The square stays in place for the whole video and it is {colour}.</think>"
     return ToyItem(frames, "video", "multiple choice", "What colour is the square in the video?", options, letter,
                    process, "SR", {"colour": colour})
 
 
 @TASKS.register("image_colour")
-def image_colour(rng: np.random.Generator, num_frames: int, size: int) -> ToyItem:
+def image_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
     colour = str(rng.choice(list(COLOURS)))
     side = size // 3
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     frame = blank_frames(1, size)[0]
     draw_square(frame, colour, x, y, side)
-    options, letter = _multiple_choice(rng, colour, list(COLOURS), 4)
+    options, letter = _multiple_choice(rng, colour, list(COLOURS), num_options)
     process = f"<think>Let me look at the image. There is one square and it is {colour}.</think>"
     return ToyItem(frame, "image", "multiple choice", "What colour is the square in the image?", options, letter,
                    process, "SR", {"colour": colour})
@@ -195,7 +195,9 @@ def _record(item: ToyItem, pid: int, rel_path: str, task: str) -> dict:
     }
 
 
-def _validate_args(n: int, n_eval: int, frames: int, size: int) -> None:
+def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int) -> None:
+    if not 2 <= num_options <= len(DIRECTIONS):
+        raise ValueError(f"num_options={num_options}: multiple-choice items need 2 to {len(DIRECTIONS)} options")
     if n < 1 or n_eval < 0:
         raise ValueError(f"n={n}, n_eval={n_eval}: need n >= 1 training items and n_eval >= 0")
     if frames < 4 or frames % 2:
@@ -205,14 +207,15 @@ def _validate_args(n: int, n_eval: int, frames: int, size: int) -> None:
 
 
 def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, seed: int = 0, frames: int = 16,
-                   size: int = 64, mix: dict[str, int] | None = None) -> Path:
+                   size: int = 64, mix: dict[str, int] | None = None, num_options: int = 4) -> Path:
     """Generate the synthetic dataset into ``out_dir`` (written atomically: nothing is left half-written).
 
     n: training records; n_eval: held-out records (default n // 4, at least 8); frames: frames per clip (even, ≥ 4,
-    written at 4 fps); size: frame side in pixels. Returns ``out_dir``.
+    written at 4 fps); size: frame side in pixels; mix: task name → sampling weight (default ``DEFAULT_MIX``);
+    num_options: options per multiple-choice question (2–4). Returns ``out_dir``.
     """
     n_eval = max(8, n // 4) if n_eval is None else n_eval
-    _validate_args(n, n_eval, frames, size)
+    _validate_args(n, n_eval, frames, size, num_options)
     mix = dict(DEFAULT_MIX if mix is None else mix)
     for name in mix:
         TASKS.get(name)
@@ -232,7 +235,7 @@ def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, 
         for split, count in (("train", n), ("eval", n_eval)):
             for _ in range(count):
                 task = str(rng.choice(names, p=weights / weights.sum()))
-                item = TASKS.get(task)(rng, frames, size)
+                item = TASKS.get(task)(rng, frames, size, num_options)
                 stem = f"{split}_{pid:05d}_{task}"
                 if item.data_type == "video":
                     rel = f"./videos/{stem}.mp4"
@@ -254,7 +257,8 @@ def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, 
             (tmp / f"{split}.json").write_text(json.dumps(recs, indent=1))
         (tmp / "holmes" / "test_Video-Holmes.json").write_text(json.dumps(holmes, indent=1))
         (tmp / "toy_data_info.json").write_text(json.dumps(
-            {"n": n, "n_eval": n_eval, "seed": seed, "frames": frames, "size": size, "fps": TOY_FPS, "mix": mix},
+            {"n": n, "n_eval": n_eval, "seed": seed, "frames": frames, "size": size, "fps": TOY_FPS, "mix": mix,
+             "num_options": num_options},
             indent=2))
         if out.exists():
             out.rmdir()
