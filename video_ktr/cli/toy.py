@@ -34,7 +34,7 @@ def data(
     seed: int = typer.Option(0, help="Generation seed (same seed, same files)."),
     frames: int = typer.Option(16, help="Frames per clip (even, >= 4; written at 4 fps)."),
     size: int = typer.Option(64, help="Frame side in pixels (multiple of 4, >= 28)."),
-    options: int = typer.Option(4, help="Options per multiple-choice question (2-4)."),
+    options: int = typer.Option(4, help="Options per multiple-choice question (2-4, shuffled), or 0: every colour/direction, fixed order."),
 ) -> None:
     """Generate the synthetic video-reasoning dataset (Video-R1 schema + a Video-Holmes-format eval split)."""
     from video_ktr.toy import build_toy_data

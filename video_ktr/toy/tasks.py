@@ -54,10 +54,16 @@ TASKS: Registry = Registry("toy task")
 
 
 def _multiple_choice(rng: np.random.Generator, correct: str, pool: list[str], k: int) -> tuple[list[str], str]:
-    """Shuffle ``correct`` among k-1 distractors from ``pool``; return ("A. x" options, answer letter)."""
-    distractors = [c for c in pool if c != correct]
-    chosen = list(rng.choice(distractors, size=k - 1, replace=False)) + [correct]
-    rng.shuffle(chosen)
+    """Shuffle ``correct`` among k-1 distractors from ``pool``; return ("A. x" options, answer letter).
+
+    k = 0: every value of ``pool`` as an option, in the pool's fixed order (a fixed palette: letter ↔ value).
+    """
+    if k == 0:
+        chosen = list(dict.fromkeys(pool))
+    else:
+        distractors = [c for c in pool if c != correct]
+        chosen = list(rng.choice(distractors, size=k - 1, replace=False)) + [correct]
+        rng.shuffle(chosen)
     letter = LETTERS[chosen.index(correct)]
     return [f"{LETTERS[i]}. {c}" for i, c in enumerate(chosen)], letter
 
@@ -76,7 +82,8 @@ def first_colour(rng: np.random.Generator, num_frames: int, size: int, num_optio
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     for f in range(num_frames):
         draw_square(frames[f], first if f // 2 < switch else second, x, y, side)
-    options, letter = _multiple_choice(rng, str(first), [str(first), str(second)] + list(COLOURS), num_options)
+    pool = list(COLOURS) if num_options == 0 else [str(first), str(second)] + list(COLOURS)
+    options, letter = _multiple_choice(rng, str(first), pool, num_options)
     # keep both shown colours among the options, so the question is about order, not presence
     if f"{LETTERS[0]}. {second}" not in options and not any(o.endswith(f". {second}") for o in options):
         i = next(i for i, o in enumerate(options) if not o.endswith(f". {first}"))
@@ -196,8 +203,9 @@ def _record(item: ToyItem, pid: int, rel_path: str, task: str) -> dict:
 
 
 def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int) -> None:
-    if not 2 <= num_options <= len(DIRECTIONS):
-        raise ValueError(f"num_options={num_options}: multiple-choice items need 2 to {len(DIRECTIONS)} options")
+    if num_options != 0 and not 2 <= num_options <= len(DIRECTIONS):
+        raise ValueError(f"num_options={num_options}: multiple-choice items need 2 to {len(DIRECTIONS)} options "
+                         f"(or 0: every colour/direction as an option, in a fixed order)")
     if n < 1 or n_eval < 0:
         raise ValueError(f"n={n}, n_eval={n_eval}: need n >= 1 training items and n_eval >= 0")
     if frames < 4 or frames % 2:
@@ -212,7 +220,8 @@ def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, 
 
     n: training records; n_eval: held-out records (default n // 4, at least 8); frames: frames per clip (even, ≥ 4,
     written at 4 fps); size: frame side in pixels; mix: task name → sampling weight (default ``DEFAULT_MIX``);
-    num_options: options per multiple-choice question (2–4). Returns ``out_dir``.
+    num_options: options per multiple-choice question (2–4, shuffled), or 0 for a fixed palette (every colour /
+    direction as an option, always in the same order). Returns ``out_dir``.
     """
     n_eval = max(8, n // 4) if n_eval is None else n_eval
     _validate_args(n, n_eval, frames, size, num_options)
