@@ -162,3 +162,15 @@ def test_two_option_order_questions(tmp_path):
         colours = {o.split(". ", 1)[1] for o in r["options"]}
         assert colours == {r["meta"]["first"], r["meta"]["second"]}
         assert r["solution"] == f"<answer>{'AB'[[o.split('. ', 1)[1] for o in r['options']].index(r['meta']['first'])]}</answer>"
+
+
+def test_fixed_palette_options(tmp_path):
+    """num_options=0: every colour is an option in one fixed order, so each colour always has the same letter."""
+    from video_ktr.toy.videos import COLOURS
+
+    d = build_toy_data(tmp_path / "d", n=12, frames=8, size=32, mix={"first_colour": 1, "static_colour": 1},
+                       num_options=0)
+    for r in json.loads((d / "train.json").read_text()):
+        assert [o.split(". ", 1)[1] for o in r["options"]] == list(COLOURS)
+        colour = r["meta"].get("first", r["meta"].get("colour"))
+        assert r["solution"] == f"<answer>{'ABCDEF'[list(COLOURS).index(colour)]}</answer>"
