@@ -146,6 +146,11 @@ def test_cli_toy_commands(tmp_path):
     res = runner.invoke(app, ["toy", "data", str(tmp_path / "d"), "--n", "3", "--frames", "8", "--size", "32"])
     assert res.exit_code == 0, res.output
     assert len(json.loads((tmp_path / "d" / "train.json").read_text())) == 3
+    res = runner.invoke(app, ["toy", "data", str(tmp_path / "d2"), "--n", "4", "--frames", "8", "--size", "32",
+                              "--tasks", "first_colour,static_colour", "--options", "0"])
+    assert res.exit_code == 0, res.output
+    recs = json.loads((tmp_path / "d2" / "train.json").read_text())
+    assert {r["task"] for r in recs} <= {"first_colour", "static_colour"} and len(recs[0]["options"]) == 6
     res = runner.invoke(app, ["toy", "data", str(tmp_path / "bad"), "--frames", "0"])
     assert res.exit_code != 0 and "frames=0" in res.output and not (tmp_path / "bad").exists()
     res = runner.invoke(app, ["toy", "model", str(tmp_path / "m"), "--family", "qwen2_vl"])

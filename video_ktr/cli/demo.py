@@ -1,6 +1,7 @@
 """``video-ktr demo``: the embedded default job, runnable offline on a 2-core CPU in a few minutes.
 
-toy model (small) + synthetic videos → CoT-SFT warm-up (frozen vision tower) → greedy eval → KTR RL → greedy eval
+toy model (small) + synthetic videos → CoT-SFT warm-up → held-out eval → KTR RL → held-out eval (both through the
+eval harness)
 → RUN/metrics.jsonl, RUN/tb, RUN/curves.png, RUN/report.md.
 """
 from __future__ import annotations
@@ -9,12 +10,17 @@ from pathlib import Path
 
 import typer
 
+# The demo's synthetic split: a temporal-order task and its vision-only control (same squares, one colour), every
+# colour as an option in a fixed order (letter = colour), 32×32 clips of 16 frames at 4 fps (8 frames sampled).
+DEMO_DATA = dict(frames=16, size=32, mix={"first_colour": 1, "static_colour": 1}, num_options=0)
+
 
 def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (created; replaced if it exists)."),
-         sft_steps: int = typer.Option(80, help="CoT-SFT warm-up steps (batch 16, lr 2e-3, vision tower frozen)."),
-         rl_steps: int = typer.Option(60, help="RL steps (4 prompts x 4 samples, lr 1e-4)."),
+         sft_steps: int = typer.Option(None, help="CoT-SFT warm-up steps (default: sft.max_steps of the config)."),
+         rl_steps: int = typer.Option(None, help="RL steps (default: trainer.max_steps of the config)."),
          algorithm: str = typer.Option("ktr", help="RL algorithm preset."),
-         n_train: int = typer.Option(256, help="Synthetic training records."),
+         n_train: int = typer.Option(512, help="Synthetic training records."),
+         config: Path = typer.Option(None, help="Config (default: configs/demo_cpu.yaml of this checkout)."),
          n_eval: int = typer.Option(32, help="Held-out synthetic records (video items also form the Holmes split)."),
          seed: int = typer.Option(0, help="Seed for data, model and training.")) -> None:
     """Tiny Qwen2.5-VL + synthetic videos: SFT warm-up, then KTR, with before/after held-out evaluation."""
@@ -31,17 +37,22 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (create
     if out.exists():
         shutil.rmtree(out)
     base = build_tiny_vlm(out / "toy" / "model", size="small", seed=seed)
-    data = build_toy_data(out / "toy" / "data", n=n_train, n_eval=n_eval, seed=seed)
+    data = build_toy_data(out / "toy" / "data", n=n_train, n_eval=n_eval, seed=seed, **DEMO_DATA)
     typer.echo(f"[1/5] toy model {base} and synthetic data {data}")
-    cfg_path = Path(__file__).resolve().parents[2] / "configs" / "demo_cpu.yaml"
+    cfg_path = config or Path(__file__).resolve().parents[2] / "configs" / "demo_cpu.yaml"
+    if not cfg_path.is_file():
+        raise typer.BadParameter(f"config {cfg_path} not found; pass --config configs/demo_cpu.yaml from a checkout")
     over = {"algorithm": algorithm,
             "model": {"path": str(base)},
             "data": {"train_path": str(data / "train.json"), "eval_path": str(data / "eval.json")},
-            "trainer": {"output_dir": str(out), "max_steps": rl_steps, "seed": seed, "save_every": 0},
-            "sft": {"lr": 2e-3, "max_steps": sft_steps, "batch_size": 16}}
-    cfg = load_config(cfg_path if cfg_path.exists() else None, over)
+            "trainer": {"output_dir": str(out), "seed": seed, "save_every": 0}}
+    if rl_steps is not None:
+        over["trainer"]["max_steps"] = rl_steps
+    if sft_steps is not None:
+        over["sft"] = {"max_steps": sft_steps}
+    cfg = load_config(cfg_path, over)
 
-    typer.echo(f"[2/5] CoT-SFT warm-up: {sft_steps} steps, lr {cfg.sft.lr}, vision tower frozen")
+    typer.echo(f"[2/5] CoT-SFT warm-up: {cfg.sft.max_steps} steps, lr {cfg.sft.lr}, batch {cfg.sft.batch_size}")
     sft_ckpt = run_sft(cfg, out / "sft")
     cfg.model.path = str(sft_ckpt)
 
@@ -50,7 +61,7 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (create
     base_eval = evaluate_checkpoint(cfg, base, out / "eval" / "base", holmes_dir=holmes)
     before = evaluate_checkpoint(cfg, sft_ckpt, out / "eval" / "before_rl", holmes_dir=holmes)
 
-    typer.echo(f"[4/5] {algorithm} RL: {rl_steps} steps x {cfg.rollout.batch_size} prompts x {cfg.rollout.group_size}")
+    typer.echo(f"[4/5] {algorithm} RL: {cfg.trainer.max_steps} steps x {cfg.rollout.batch_size} prompts x {cfg.rollout.group_size}")
     trainer = RLTrainer(cfg).setup()
     history = trainer.train()
     rl_ckpt = trainer.run_dir / "checkpoints" / f"step-{trainer.step_done}" / "model"

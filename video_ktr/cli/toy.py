@@ -34,13 +34,17 @@ def data(
     seed: int = typer.Option(0, help="Generation seed (same seed, same files)."),
     frames: int = typer.Option(16, help="Frames per clip (even, >= 4; written at 4 fps)."),
     size: int = typer.Option(64, help="Frame side in pixels (multiple of 4, >= 28)."),
+    tasks: str = typer.Option(None, help="Comma-separated task names (each weight 1); default: the standard mix "
+                                         "(first_colour, motion, flash_count, static_colour, image_colour)."),
     options: int = typer.Option(4, help="Options per multiple-choice question (2-4, shuffled), or 0: every colour/direction, fixed order."),
 ) -> None:
     """Generate the synthetic video-reasoning dataset (Video-R1 schema + a Video-Holmes-format eval split)."""
     from video_ktr.toy import build_toy_data
 
     try:
-        out = build_toy_data(out_dir, n=n, n_eval=n_eval, seed=seed, frames=frames, size=size, num_options=options)
-    except (ValueError, FileExistsError) as e:
+        mix = {t.strip(): 1 for t in tasks.split(",") if t.strip()} if tasks else None
+        out = build_toy_data(out_dir, n=n, n_eval=n_eval, seed=seed, frames=frames, size=size, mix=mix,
+                             num_options=options)
+    except (ValueError, KeyError, FileExistsError) as e:
         raise typer.BadParameter(str(e)) from None
     typer.echo(f"wrote synthetic data to {out} (train.json, eval.json, holmes/test_Video-Holmes.json)")
