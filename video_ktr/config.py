@@ -89,11 +89,15 @@ class RewardConfig:
     temporal_bonus: float = 0.0           # T-GRPO: bonus added when ordered acc >= ratio * shuffled acc (0.3)
     temporal_ratio: float = 0.8           # T-GRPO comparison factor
     temporal_min_acc: float = 0.1         # T-GRPO: only completions with accuracy above this get the bonus
+    kwargs: dict = field(default_factory=dict)  # per-reward hyperparameters, e.g. {length: {min_length: 256}}
 
     def __post_init__(self):
         if self.weights is not None and len(self.weights) != len(self.names):
             raise ValueError(f"reward.weights has {len(self.weights)} values for {len(self.names)} rewards "
                              f"{list(self.names)}; give one weight per reward or none")
+        from video_ktr.rewards import check_reward_config
+
+        check_reward_config(self.names, self.weights, self.kwargs)  # unknown names/hyperparameters fail here
 
 
 @dataclass

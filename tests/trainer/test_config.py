@@ -44,3 +44,18 @@ def test_shipped_configs_load():
     ref = load_config(root / "video_ktr_qwen2_5_vl_7b.yaml")
     assert ref.algorithm == "ktr" and ref.optim.lr == 2e-6 and ref.loss.beta == 0.04 and ref.rollout.group_size == 8
     assert load_config(root / "grpo_qwen2_5_vl_7b.yaml").optim.lr == 1e-6
+
+
+def test_reward_names_and_hyperparameters_checked_when_built():
+    import pytest
+
+    from video_ktr.config import load_config
+
+    with pytest.raises(KeyError, match="unknown reward 'formt'"):
+        load_config(None, ["reward.names=[accuracy,formt]"])
+    cfg = load_config(None, {"reward": {"names": ["accuracy", "format", "length"],
+                                        "kwargs": {"length": {"min_length": 100}}}})
+    assert cfg.reward.kwargs == {"length": {"min_length": 100}}
+    with pytest.raises(ValueError):
+        load_config(None, {"reward": {"names": ["accuracy", "format", "length"],
+                                      "kwargs": {"length": {"no_such_hyperparameter": 1}}}})

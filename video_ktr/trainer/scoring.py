@@ -24,7 +24,7 @@ def record_fields(records, group_size: int) -> dict[str, list]:
 def score_rewards(cfg, batch, ro, acc_shuffled: list[float] | None) -> tuple[Tensor, dict[str, Tensor]]:
     """(total (N,), per reward name → (N,)) ; T-GRPO adds the temporal bonus as its own logged reward."""
     out = compute_rewards(cfg.reward.names, cfg.reward.weights, ro.texts, record_fields(batch.records, ro.group_size),
-                          ro.lengths.tolist(), group_size=ro.group_size)
+                          ro.lengths.tolist(), group_size=ro.group_size, reward_kwargs=cfg.reward.kwargs)
     total = torch.tensor(out.total, dtype=torch.float32)
     per = {k: torch.tensor(v, dtype=torch.float32) for k, v in out.per_reward.items()}
     if acc_shuffled is not None:
