@@ -125,3 +125,10 @@ def test_ktr_step_with_distance_measures_and_fast_probe(measure, tiny_cfg, tmp_p
         key = r["masks"]["key"]
         union = [max(e, v, t) for e, v, t in zip(r["masks"]["entropy"], r["masks"]["visual"], r["masks"]["temporal"])]
         assert key == union
+
+
+def test_missing_local_model_path_is_a_clear_error(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(model={"path": str(tmp_path / "no_such_model")})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--max-steps", "1"])
+    assert res.exit_code == 2 and "does not exist" in res.output and "video-ktr toy model" in res.output

@@ -23,5 +23,9 @@ def sft(ctx: typer.Context,
         cfg = load_config(config, over)
     except (KeyError, ValueError) as e:
         raise typer.BadParameter(str(e).strip('"')) from None
-    ckpt = run_sft(cfg, out)
+    try:
+        ckpt = run_sft(cfg, out)
+    except FileNotFoundError as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"sft checkpoint: {ckpt}")

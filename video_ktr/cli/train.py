@@ -36,7 +36,7 @@ def train(ctx: typer.Context,
     try:
         trainer = RLTrainer(cfg, resume=resume).setup()
         history = trainer.train()
-    except NonFiniteError as e:
+    except (NonFiniteError, FileNotFoundError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(2) from None
     if history:

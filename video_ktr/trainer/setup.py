@@ -28,10 +28,23 @@ def vision_tower(model):
     return None
 
 
+def check_model_path(path: str) -> None:
+    """A local checkpoint dir must exist; a hub id ('org/name') is left to ``from_pretrained``."""
+    from pathlib import Path
+
+    p = Path(path)
+    looks_local = p.is_absolute() or path.startswith(".") or len(p.parts) != 2
+    if not p.exists() and looks_local:
+        raise FileNotFoundError(
+            f"model.path={path!r} does not exist (and is not a hub id 'org/name'). Build the toy checkpoint with "
+            f"`video-ktr toy model {path} --size small`, or point model.path at a checkpoint directory")
+
+
 def load_policy(model_cfg, *, trainable: bool = True):
     """``AutoModelForImageTextToText`` + processor; freezes the vision tower / wraps in LoRA as configured."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    check_model_path(model_cfg.path)
     kw = {"dtype": DTYPES[model_cfg.dtype]}
     if model_cfg.attn_implementation:
         kw["attn_implementation"] = model_cfg.attn_implementation
