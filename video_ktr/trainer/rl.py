@@ -23,8 +23,8 @@ from video_ktr.rollout import PromptBatch, Rollout, build_engine
 from video_ktr.trainer.advantages import group_advantages, informative_groups
 from video_ktr.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from video_ktr.trainer.runlog import RunLogger, Timer
-from video_ktr.trainer.scoring import (compute_loss, probe_outputs, score_rewards, select_keys, shuffled_accuracy,
-                                       sample_rows)
+from video_ktr.trainer.scoring import (compute_loss, fast_temporal_after_policy, probe_outputs, sample_rows,
+                                       score_rewards, select_keys, shuffled_accuracy, wants_policy_vision)
 from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, load_policy
 
 
@@ -137,9 +137,13 @@ class RLTrainer:
                         out = completion_forward(self.unwrapped, mb.ro.inputs, mb.ro.completion_ids,
                                                  mb.ro.completion_mask, with_entropy=True,
                                                  chunk_size=cfg.trainer.logprob_chunk_size,
-                                                 return_hidden=cfg.ktr.enabled and cfg.ktr.measure != "logp_diff")
+                                                 return_hidden=cfg.ktr.enabled and cfg.ktr.measure != "logp_diff",
+                                                 return_vision=it == 0 and wants_policy_vision(cfg, mb.batch))
                     if it == 0:
                         mb.logp_old = out.logp.detach()
+                        if out.vision is not None:                               # 4c. fast temporal probe
+                            with t("probes"):
+                                mb.probes["temporal"] = fast_temporal_after_policy(self, mb.ro, out, step)
                         with t("ktr"):                                           # 6. key-token mask
                             mb.key_mask, mb.key_metrics = select_keys(
                                 cfg, mb, out, self.unwrapped.get_output_embeddings().weight.detach())

@@ -61,20 +61,38 @@ def probe_outputs(trainer, batch, ro, step: int) -> dict:
                                               mode=cfg.ktr.visual_mode, generator=g, chunk_size=chunk,
                                               return_hidden=hidden)
     has_video = any(m.kind == "video" for m in batch.media)
-    if "temporal" in cfg.ktr.signals and has_video:
-        if cfg.ktr.temporal_fast:
-            out["temporal"], _ = fast_temporal_probe(model, ro.inputs, ro.completion_ids, ro.completion_mask,
-                                                     generator=g, mode=cfg.ktr.temporal_mode, chunk_size=chunk,
-                                                     return_hidden=hidden)
-        else:  # reference: one permutation per video, re-processed, same layout
-            from video_ktr.rollout import repeat_rows
+    if "temporal" in cfg.ktr.signals and has_video and not cfg.ktr.temporal_fast:
+        # reference: one permutation per video, re-processed, same layout (the fast mode runs after the policy
+        # pass, on its cached vision features: see fast_temporal_after_policy)
+        from video_ktr.rollout import repeat_rows
 
-            orders = make_frame_orders([m.num_frames if m.kind == "video" else None for m in batch.media],
-                                       cfg.ktr.temporal_mode, g)
-            permuted = trainer.data.encode(batch.records, frame_orders=orders, media=batch.media)
-            inputs = repeat_rows(permuted.inputs, ro.group_size, model.config)
-            out["temporal"] = temporal_probe_logprobs(model, inputs, ro.completion_ids, ro.completion_mask,
-                                                      chunk_size=chunk, return_hidden=hidden)
+        orders = make_frame_orders([m.num_frames if m.kind == "video" else None for m in batch.media],
+                                   cfg.ktr.temporal_mode, g)
+        permuted = trainer.data.encode(batch.records, frame_orders=orders, media=batch.media)
+        inputs = repeat_rows(permuted.inputs, ro.group_size, model.config)
+        out["temporal"] = temporal_probe_logprobs(model, inputs, ro.completion_ids, ro.completion_mask,
+                                                  chunk_size=chunk, return_hidden=hidden)
+    return out
+
+
+def wants_policy_vision(cfg, batch) -> bool:
+    """Whether the policy pass should keep its vision features for the fast temporal probe."""
+    return (cfg.ktr.enabled and cfg.ktr.temporal_fast and "temporal" in cfg.ktr.signals
+            and any(m.kind == "video" for m in batch.media))
+
+
+@torch.no_grad()
+def fast_temporal_after_policy(trainer, ro, policy_out, step: int):
+    """The fast temporal probe on the policy pass's own vision features: no second vision-encoder run.
+
+    Permutes whole temporal patches (frame pairs) of the cached features; one permutation per video per step.
+    """
+    cfg = trainer.cfg
+    g = torch.Generator().manual_seed(cfg.trainer.seed * PROBE_SEED_STRIDE + step + 1)
+    out, _ = fast_temporal_probe(trainer.unwrapped, ro.inputs, ro.completion_ids, ro.completion_mask, generator=g,
+                                 vision=policy_out.vision, mode=cfg.ktr.temporal_mode,
+                                 chunk_size=cfg.trainer.logprob_chunk_size,
+                                 return_hidden=cfg.ktr.measure != "logp_diff")
     return out
 
 
