@@ -72,6 +72,8 @@ class RolloutConfig:
     max_new_tokens: int = 768
     mask_truncated: bool = False          # completions without EOS get no loss
     shuffled_group_frac: float = 0.0      # T-GRPO: extra rollouts on shuffled frames, as a fraction of G (0.5)
+    max_resample: int = 0                 # DAPO dynamic sampling: extra rounds that replace all-equal-reward groups
+                                          # by fresh prompts (0 = such groups are only left out of the loss)
     vllm_gpu_memory_utilization: float = 0.3  # vllm engine only (colocated with training)
 
     def __post_init__(self):
@@ -214,6 +216,11 @@ class Config:
         if self.rollout.shuffled_group_frac and self.reward.temporal_bonus == 0:
             raise ValueError("rollout.shuffled_group_frac > 0 but reward.temporal_bonus == 0: the shuffled "
                              "rollouts would be generated for nothing; set both (t_grpo) or neither")
+        if self.rollout.max_resample and not self.loss.dynamic_sampling:
+            raise ValueError("rollout.max_resample > 0 needs loss.dynamic_sampling: true (it replaces the groups "
+                             "dynamic sampling would drop)")
+        if self.rollout.max_resample and self.rollout.shuffled_group_frac:
+            raise ValueError("rollout.max_resample is not supported with T-GRPO's shuffled rollouts; set one of them")
         if self.ktr.enabled and not self.ktr.signals:
             raise ValueError("ktr.enabled with no ktr.signals selects no token; list at least one signal")
 
@@ -230,7 +237,8 @@ ALGORITHMS.add("ktr", {"ktr": {"enabled": True}})
 ALGORITHMS.add("t_grpo", {"ktr": {"enabled": False}, "rollout": {"shuffled_group_frac": 0.5},
                           "reward": {"temporal_bonus": 0.3}})
 ALGORITHMS.add("dapo", {"ktr": {"enabled": False}, "loss": {"beta": 0.0, "epsilon_high": 0.28,
-                                                            "aggregation": "token_mean", "dynamic_sampling": True}})
+                                                            "aggregation": "token_mean", "dynamic_sampling": True},
+                        "rollout": {"max_resample": 3}})
 ALGORITHMS.add("dr_grpo", {"ktr": {"enabled": False}, "loss": {"beta": 0.0, "scale_rewards": "none",
                                                                "aggregation": "constant_norm"}})
 

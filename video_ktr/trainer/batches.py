@@ -55,13 +55,14 @@ class PromptSource:
     def steps_per_epoch(self) -> int:
         return max(1, len(self.records) // self.batch_size)
 
-    def next_records(self) -> list:
-        """The next ``batch_size`` records (drops an epoch's remainder, then starts the next epoch)."""
-        if self.pos.index + self.batch_size > len(self.records):
+    def next_records(self, n: int | None = None) -> list:
+        """The next ``n`` (default ``batch_size``) records; drops an epoch's remainder, then starts the next epoch."""
+        n = self.batch_size if n is None else n
+        if self.pos.index + n > len(self.records):
             self.pos = DataPosition(self.pos.epoch + 1, 0)
         order = self._order(self.pos.epoch)
-        recs = [self.records[i] for i in order[self.pos.index:self.pos.index + self.batch_size]]
-        self.pos.index += self.batch_size
+        recs = [self.records[i] for i in order[self.pos.index:self.pos.index + n]]
+        self.pos.index += n
         return recs
 
     def encode(self, records, frame_orders=None, media=None) -> PromptBatch:

@@ -22,6 +22,7 @@ from video_ktr.ktr import completion_forward, completion_logprobs
 from video_ktr.rollout import PromptBatch, Rollout, build_engine
 from video_ktr.trainer.advantages import group_advantages, informative_groups
 from video_ktr.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from video_ktr.trainer.resample import refill_uninformative
 from video_ktr.trainer.runlog import RunLogger, Timer
 from video_ktr.trainer.scoring import (compute_loss, fast_temporal_after_policy, probe_outputs, sample_rows,
                                        score_rewards, select_keys, shuffled_accuracy, wants_policy_vision)
@@ -107,6 +108,7 @@ class RLTrainer:
         """One optimizer step: rollouts → rewards → advantages → reference/probe passes → key tokens → loss → update."""
         cfg, acc, t = self.cfg, self.accelerator, Timer()
         micro: list[MicroBatch] = []
+        resample_rounds: list[int] = []
         for _ in range(cfg.trainer.grad_accum):
             batch = self.data.next_batch()
             with t("rollout"):                                                   # 1. G completions per prompt
@@ -116,6 +118,12 @@ class RLTrainer:
             with t("reward"):                                                    # 2. rewards, per function
                 total, per = score_rewards(cfg, batch, ro, acc_shuffled)         # (N,), name -> (N,)
             self._check_finite("reward", total, step)
+            if cfg.loss.dynamic_sampling and cfg.rollout.max_resample:           # 2b. DAPO: refill dead groups
+                with t("resample"):
+                    batch, ro, total, per, rounds = refill_uninformative(self, batch, ro, total, per,
+                                                                         max_rounds=cfg.rollout.max_resample)
+                self._check_finite("reward", total, step)
+                resample_rounds.append(rounds)
             with t("advantage"):                                                 # 3. group advantages
                 adv = group_advantages(total, ro.group_size, scale=cfg.loss.scale_rewards, eps=cfg.loss.adv_eps)
                 valid = ro.completion_mask.clone()                               # (N, T)
@@ -130,6 +138,8 @@ class RLTrainer:
             micro.append(MicroBatch(batch, ro, total, per, adv, valid, logp_ref, probes))
 
         metrics: dict[str, float] = {}
+        if resample_rounds:
+            metrics["data/resample_rounds"] = float(sum(resample_rounds))
         for it in range(cfg.loss.num_iterations):                                # 5. policy passes + updates
             for mb in micro:
                 with acc.accumulate(self.policy):
