@@ -33,22 +33,31 @@ def draw_square(frame: np.ndarray, colour: str, x: int, y: int, side: int) -> No
     frame[max(y, 0):min(y + side, h), max(x, 0):min(x + side, w)] = COLOURS[colour]
 
 
-def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> None:
-    """Encode (F, H, W, 3) uint8 RGB frames to an H.264 mp4 (yuv420p) at ``fps``."""
+def write_mp4(frames: np.ndarray, path: str | Path, fps: int, *, crf: int = 12, preset: str = "ultrafast",
+              tune: str | None = "zerolatency", gop: int | None = None) -> Path:
+    """Encode (F, H, W, 3) uint8 RGB frames to an H.264 mp4 (yuv420p) at ``fps``.
+
+    crf / preset / tune: libx264 quality, speed and tuning (tune None = x264's default, B-frames allowed);
+    gop: keyframe interval in frames (None = x264's default). Returns ``path``.
+    """
     import av
 
     f, h, w, _ = frames.shape
     if h % 2 or w % 2:
         raise ValueError(f"frame size {w}x{h} must be even for yuv420p")
+    options = {"crf": str(crf), "preset": preset} | ({"tune": tune} if tune else {})
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": "12", "preset": "ultrafast", "tune": "zerolatency"}
+        stream.options = options
+        if gop:
+            stream.codec_context.gop_size = gop
         for arr in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return Path(path)
 
 
 def write_png(frame: np.ndarray, path: str | Path) -> None:
