@@ -1,11 +1,18 @@
 """Checkpoints: accelerate's ``save_state`` (model, optimizer, scheduler, RNG states; sharded under ZeRO-3) plus
-``trainer_state.json`` (step, data position) and an HF-loadable model copy, in ``RUN/checkpoints/step-<k>/``."""
+``trainer_state.json`` (step, data position) and an HF-loadable model copy, in ``RUN/checkpoints/step-<k>/``.
+
+With LoRA, ``model/`` holds the adapters merged into the base weights (loadable by ``from_pretrained``, vLLM and
+``video-ktr eval`` as any checkpoint) and ``adapter/`` the peft adapter, whose ``base_model_name_or_path`` is
+relative to ``adapter/`` when the base model is a local directory (the run folder can be moved with its base)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
+
+from video_ktr.rollout.weights import merged_state_dict
 
 STATE_FILE = "trainer_state.json"
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -32,8 +39,13 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
     accelerator.save_state(str(out / "accelerate"))
     unwrapped = accelerator.unwrap_model(model)
     sd = accelerator.get_state_dict(model)
+    lora = hasattr(unwrapped, "peft_config")
+    merged = merged_state_dict(unwrapped) if lora else None          # every rank: gathers ZeRO-3 shards
     if accelerator.is_main_process:
-        unwrapped.save_pretrained(out / "model", state_dict=sd, safe_serialization=True)
+        if lora:
+            save_lora(unwrapped, sd, merged, out)
+        else:
+            unwrapped.save_pretrained(out / "model", state_dict=sd, safe_serialization=True)
         if processor is not None:
             processor.save_pretrained(out / "model")
         (out / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1))
@@ -41,6 +53,18 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return out
+
+
+def save_lora(peft_model, state_dict, merged: dict, out: Path) -> None:
+    """``out/adapter`` (peft, relative base path) and ``out/model`` (merged weights, the base model's config)."""
+    peft_model.save_pretrained(out / "adapter", state_dict=state_dict, safe_serialization=True)
+    cfg_path = out / "adapter" / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    base = cfg.get("base_model_name_or_path")
+    if base and Path(base).exists():
+        cfg["base_model_name_or_path"] = os.path.relpath(Path(base).resolve(), (out / "adapter").resolve())
+        cfg_path.write_text(json.dumps(cfg, indent=2))
+    peft_model.get_base_model().save_pretrained(out / "model", state_dict=merged, safe_serialization=True)
 
 
 def load_checkpoint(accelerator, ckpt: str | Path) -> dict:
