@@ -127,8 +127,8 @@ class FakeLLM:
         self.calls.append(("generate", len(requests), params.kwargs["n"]))
         self.requests, self.params = requests, params
         out = types.SimpleNamespace
-        return [out(outputs=[out(token_ids=[5, 6, 7][: 1 + g % 3]) for g in range(params.kwargs["n"])])
-                for _ in requests]
+        return [out(outputs=[out(token_ids=[5, 6, 7][: 1 + g % 3], text="abc"[: 1 + g % 3])
+                             for g in range(params.kwargs["n"])]) for _ in requests]
 
 
 @pytest.fixture
@@ -197,3 +197,20 @@ def test_sync_and_generate(fake_vllm, nano_model, toy_data):
     assert llm.params.kwargs["bad_words"] == vision_token_strings(model.config, proc.tokenizer)
     assert [r["prompt_token_ids"] for r in llm.requests] == \
         [proc.tokenizer(t, add_special_tokens=False)["input_ids"] for t in batch.texts]
+
+
+def test_eval_backend_sends_the_same_requests(fake_vllm, nano_model, records_and_media):
+    from video_ktr.data import load_media
+    from video_ktr.eval.backends import BACKENDS, Decoding
+
+    backend = BACKENDS.get("vllm").load(nano_model, Decoding(greedy=True, max_new_tokens=5), max_model_len=1024)
+    llm = FakeLLM.instances[-1]
+    assert llm.kwargs["model"] == str(nano_model) and llm.kwargs["max_model_len"] == 1024
+    media = [load_media(r, patch_multiple=backend.patch_multiple()) for r in records_and_media]
+    gens = backend.generate(records_and_media, media, "reasoning", seed=11)
+    assert len(gens) == 2 and gens[0].num_tokens == 1
+    want = build_requests(backend.processor.tokenizer, prompt_texts(backend.processor, records_and_media), media)
+    assert [r["prompt_token_ids"] for r in llm.requests] == [r["prompt_token_ids"] for r in want]
+    assert [r["mm_processor_kwargs"] for r in llm.requests] == [r["mm_processor_kwargs"] for r in want]
+    kw = llm.params.kwargs
+    assert kw["temperature"] == 0.0 and kw["seed"] == 11 and kw["max_tokens"] == 5 and kw["bad_words"]

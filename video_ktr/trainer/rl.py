@@ -79,6 +79,7 @@ class RLTrainer:
                                    top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
                                    max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.trainer.seed,
                                    gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
+                                   max_model_len=cfg.rollout.vllm_max_model_len,
                                    synced_gpus=acc.num_processes > 1)
         self.step_done = 0
         ckpt = latest_checkpoint(self.run_dir) if self.resume else None
