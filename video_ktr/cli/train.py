@@ -13,7 +13,9 @@ def train(ctx: typer.Context,
           max_steps: int = typer.Option(None, "--max-steps", help="Override trainer.max_steps."),
           output_dir: str = typer.Option(None, "--output-dir", "--out", help="Override trainer.output_dir."),
           algorithm: str = typer.Option(None, "--algorithm", help="grpo | ktr | t_grpo | dapo | dr_grpo."),
-          resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint.")) -> None:
+          resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Build and check the config, print it resolved "
+                                                                  "(YAML), and exit without loading anything.")) -> None:
     """Train with GRPO-family RL (KTR by default). Extra args are overrides: ``--ktr.visual_ratio 0.3`` or
     ``ktr.visual_ratio=0.3``."""
     from video_ktr.config import load_config, parse_overrides
@@ -30,6 +32,13 @@ def train(ctx: typer.Context,
         cfg = load_config(config, over)
     except (KeyError, ValueError) as e:
         raise typer.BadParameter(str(e).strip('"')) from None
+    if dry_run:
+        import yaml
+
+        from video_ktr.config import config_to_dict
+
+        typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), nl=False)
+        return
     run_dir = Path(cfg.trainer.output_dir)
     if cfg.eval.before and cfg.data.eval_path and not resume:
         _eval(cfg, cfg.model.path, run_dir / "eval" / "before")

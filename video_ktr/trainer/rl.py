@@ -26,7 +26,7 @@ from video_ktr.trainer.resample import refill_uninformative
 from video_ktr.trainer.runlog import RunLogger, Timer
 from video_ktr.trainer.scoring import (compute_loss, fast_temporal_after_policy, probe_outputs, sample_rows,
                                        score_rewards, select_keys, shuffled_accuracy, wants_policy_vision)
-from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, load_policy
+from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, clip_norm, load_policy
 
 
 class NonFiniteError(RuntimeError):
@@ -162,7 +162,7 @@ class RLTrainer:
                         self._check_finite("loss", loss.detach(), step)
                         acc.backward(loss / len(micro) if acc.gradient_accumulation_steps == 1 else loss)
                         if acc.sync_gradients:
-                            gn = acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
+                            gn = acc.clip_grad_norm_(self.policy.parameters(), clip_norm(cfg.optim))
                             self._check_finite("gradient norm", torch.as_tensor(gn), step)
                             metrics["optim/grad_norm"] = float(gn)
                         self.optimizer.step()

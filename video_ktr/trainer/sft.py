@@ -11,7 +11,7 @@ from torch import Tensor
 from video_ktr.ktr import completion_forward
 from video_ktr.rollout import repeat_rows
 from video_ktr.trainer.runlog import RunLogger, Timer
-from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, load_policy
+from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, clip_norm, load_policy
 
 
 def answer_ids(tokenizer, records, eos_id: int, pad_id: int) -> tuple[Tensor, Tensor]:
@@ -67,7 +67,7 @@ def run_sft(cfg, out_dir: str | Path, *, on_step=None) -> Path:
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"sft: non-finite loss {loss.item()} at step {step}; lower sft.lr")
             acc.backward(loss)
-            acc.clip_grad_norm_(policy.parameters(), cfg.optim.max_grad_norm)
+            acc.clip_grad_norm_(policy.parameters(), clip_norm(cfg.optim))
             opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
         m = {"loss/sft": loss.item(), **t.pop()}
         log.log_metrics(step, m)
