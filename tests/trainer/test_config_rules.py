@@ -110,3 +110,17 @@ def test_negative_max_grad_norm_is_refused_before_the_model_loads(tmp_path):
     res = CliRunner().invoke(app, ["train", "-c", str(tmp_path / "c.yaml"), "optim.max_grad_norm=-1"])
     assert res.exit_code == 2 and "optim.max_grad_norm=-1" in res.output and "no-model" not in res.output
     assert not (tmp_path / "run").exists()
+
+
+def test_temporal_only_signals_on_image_only_data_is_refused():
+    from types import SimpleNamespace
+
+    from video_ktr.trainer.rl import check_signals_for_data
+
+    images, mixed = [SimpleNamespace(is_video=False)] * 3, [SimpleNamespace(is_video=v) for v in (False, True)]
+    with pytest.raises(ValueError, match="image-only"):
+        check_signals_for_data(load_config(None, ["ktr.signals=[temporal]"]), images)
+    with pytest.warns(UserWarning, match="holds no video"):
+        check_signals_for_data(load_config(None, []), images)
+    check_signals_for_data(load_config(None, ["ktr.signals=[temporal]"]), mixed)
+    check_signals_for_data(load_config(None, ["algorithm=grpo", "ktr.signals=[temporal]"]), images)

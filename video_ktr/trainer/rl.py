@@ -11,6 +11,7 @@ tokens). ``algorithm:`` picks a preset (config.ALGORITHMS): grpo · ktr · t_grp
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,19 @@ from video_ktr.trainer.runlog import RunLogger, Timer
 from video_ktr.trainer.scoring import (compute_loss, fast_temporal_after_policy, probe_outputs, sample_rows,
                                        score_rewards, select_keys, shuffled_accuracy, wants_policy_vision)
 from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, clip_norm, load_policy
+
+
+def check_signals_for_data(cfg: Config, records) -> None:
+    """The temporal signal needs videos: on image-only data ``ktr.signals=[temporal]`` would select no token (no
+    update, ever) — refused; with other signals beside it, it only contributes nothing — warned."""
+    if not cfg.ktr.enabled or "temporal" not in cfg.ktr.signals or any(r.is_video for r in records):
+        return
+    if set(cfg.ktr.signals) == {"temporal"}:
+        raise ValueError(f"ktr.signals={list(cfg.ktr.signals)} on image-only data ({cfg.data.train_path}): the "
+                         f"temporal signal applies to videos only, so no token would ever be selected; add entropy "
+                         f"or visual to ktr.signals")
+    warnings.warn(f"ktr.signals includes 'temporal' but {cfg.data.train_path} holds no video: only "
+                  f"{[s for s in cfg.ktr.signals if s != 'temporal']} select tokens", stacklevel=2)
 
 
 class NonFiniteError(RuntimeError):
@@ -71,6 +85,7 @@ class RLTrainer:
             self.reference, _ = load_policy(cfg.model, trainable=False)
             self.reference.to(acc.device)
         self.data = PromptSource.from_config(cfg, self.processor)
+        check_signals_for_data(cfg, self.data.records)
         self.max_steps = cfg.trainer.max_steps if cfg.trainer.max_steps > 0 else \
             cfg.trainer.num_epochs * self.data.steps_per_epoch() // cfg.trainer.grad_accum
         opt, sched = build_optimizer(policy, cfg.optim, self.max_steps * cfg.loss.num_iterations)
