@@ -13,13 +13,19 @@ def train(ctx: typer.Context,
           max_steps: int = typer.Option(None, "--max-steps", help="Override trainer.max_steps."),
           output_dir: str = typer.Option(None, "--output-dir", "--out", help="Override trainer.output_dir."),
           algorithm: str = typer.Option(None, "--algorithm", help="grpo | ktr | t_grpo | dapo | dr_grpo."),
-          resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint."),
+          resume: bool = typer.Option(False, "--resume", help="Continue from the run's newest complete checkpoint "
+                                                               "(its defining settings must match this config)."),
+          overwrite: bool = typer.Option(False, "--overwrite", help="The output dir holds a run: move it aside to "
+                                                                     "<dir>.old-<time> and start afresh."),
+          force_resume: bool = typer.Option(False, "--force-resume", help="--resume even though settings that "
+                                                                           "define the run changed (listed)."),
           dry_run: bool = typer.Option(False, "--dry-run", help="Build and check the config, print it resolved "
                                                                   "(YAML), and exit without loading anything.")) -> None:
     """Train with GRPO-family RL (KTR by default). Extra args are overrides: ``--ktr.visual_ratio 0.3`` or
     ``ktr.visual_ratio=0.3``."""
     from video_ktr.config import load_config, parse_overrides
     from video_ktr.trainer import NonFiniteError, RLTrainer
+    from video_ktr.trainer.rundir import RunDirError, claim_run_dir
 
     over = parse_overrides(list(ctx.args))
     if max_steps is not None:
@@ -40,12 +46,17 @@ def train(ctx: typer.Context,
         typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), nl=False)
         return
     run_dir = Path(cfg.trainer.output_dir)
+    try:
+        claim_run_dir(run_dir, resume=resume or force_resume, overwrite=overwrite)  # before eval/before is written
+    except RunDirError as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
     if cfg.eval.before and cfg.data.eval_path and not resume:
         _eval(cfg, cfg.model.path, run_dir / "eval" / "before")
     try:
-        trainer = RLTrainer(cfg, resume=resume).setup()
+        trainer = RLTrainer(cfg, resume=resume or force_resume, force_resume=force_resume).setup()
         history = trainer.train()
-    except (NonFiniteError, FileNotFoundError) as e:
+    except (NonFiniteError, FileNotFoundError, RunDirError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(2) from None
     if history:

@@ -18,12 +18,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from video_ktr.config import Config, dump_config
+from video_ktr.config import Config, config_to_dict, dump_config
 from video_ktr.ktr import completion_forward, completion_logprobs
 from video_ktr.rollout import PromptBatch, Rollout, build_engine
 from video_ktr.trainer.advantages import group_advantages, informative_groups
-from video_ktr.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from video_ktr.trainer.checkpoint import drop_after, latest_checkpoint, load_checkpoint, read_state, save_checkpoint
 from video_ktr.trainer.resample import refill_uninformative
+from video_ktr.trainer.rundir import check_resume, claim_run_dir, defining_settings
 from video_ktr.trainer.runlog import RunLogger, Timer
 from video_ktr.trainer.scoring import (compute_loss, fast_temporal_after_policy, probe_outputs, sample_rows,
                                        score_rewards, select_keys, shuffled_accuracy, wants_policy_vision)
@@ -67,8 +68,10 @@ class MicroBatch:
 class RLTrainer:
     """``setup()`` builds everything from the config, ``step(k)`` is one rollout → update step, ``train()`` loops."""
 
-    def __init__(self, cfg: Config, *, resume: bool = False):
-        self.cfg, self.resume = cfg, resume
+    def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False):
+        """resume: continue from the newest complete checkpoint (its defining settings must match, unless
+        ``force_resume``). A fresh run into a used run directory is refused unless ``overwrite`` (moved aside)."""
+        self.cfg, self.resume, self.overwrite, self.force_resume = cfg, resume, overwrite, force_resume
         self.run_dir = Path(cfg.trainer.output_dir)
 
     # ------------------------------------------------------------------------------------------------ setup
@@ -76,6 +79,7 @@ class RLTrainer:
         from video_ktr.trainer.batches import PromptSource
 
         cfg = self.cfg
+        claim_run_dir(self.run_dir, resume=self.resume, overwrite=self.overwrite)  # before any rank writes
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.accelerator = acc = build_accelerator(cfg)
         torch.manual_seed(cfg.trainer.seed)
@@ -98,20 +102,26 @@ class RLTrainer:
         self.step_done = 0
         ckpt = latest_checkpoint(self.run_dir) if self.resume else None
         if self.resume and ckpt is None:
-            acc.print(f"--resume: no checkpoint under {self.run_dir / 'checkpoints'}; starting from step 0")
+            acc.print(f"--resume: no complete checkpoint under {self.run_dir / 'checkpoints'}; starting from step 0")
         if ckpt is not None:
+            state = read_state(ckpt)
+            diffs = check_resume(self.run_dir, state, config_to_dict(cfg), force=self.force_resume)
+            if diffs:
+                acc.print("--force-resume with changed settings:\n  " + "\n  ".join(diffs))
             state = load_checkpoint(acc, ckpt)
             self.step_done = int(state["step"])
             self.data.load_state_dict(state["data"])
             acc.print(f"resumed from {ckpt} (step {self.step_done})")
+        if self.resume and acc.is_main_process:  # torn / newer step dirs and log rows past the resumed step go
+            for d in drop_after(self.run_dir, self.step_done):
+                acc.print(f"--resume: removed incomplete checkpoint {d}")
+        acc.wait_for_everyone()
         if acc.is_main_process:
             dump_config(cfg, self.run_dir / "config.yaml")
-        self.log = RunLogger(self.run_dir, acc, resume_step=self.step_done if ckpt is not None else None)
-        if ckpt is None and acc.is_main_process:
-            for p in (self.log.metrics_path, self.log.samples_path):
-                p.unlink(missing_ok=True)
-        if acc.trackers == [] and cfg.trainer.report_to:
-            acc.init_trackers("tb")
+        self.log = RunLogger(self.run_dir, acc, resume_step=self.step_done if self.resume else None)
+        if acc.trackers == [] and cfg.trainer.report_to:  # TensorBoard drops its events past the resumed step
+            kw = {"tensorboard": {"purge_step": self.step_done + 1}} if self.resume else {}
+            acc.init_trackers("tb", init_kwargs=kw)
         return self
 
     @property
@@ -251,6 +261,7 @@ class RLTrainer:
 
     def save(self, step: int) -> Path:
         return save_checkpoint(self.accelerator, self.policy, self.processor, self.run_dir, step,
-                               {"data": self.data.state_dict(), "algorithm": self.cfg.algorithm},
+                               {"data": self.data.state_dict(), "algorithm": self.cfg.algorithm,
+                                "settings": defining_settings(config_to_dict(self.cfg))},
                                keep=self.cfg.trainer.keep_checkpoints)
 
