@@ -43,6 +43,7 @@ class DataConfig:
     train_path: str = ""                  # Video-R1 JSON/JSONL of training records
     eval_path: str | None = None          # held-out records (greedy accuracy before/after)
     root: str | None = None               # media root; default: the JSON's directory
+    allow_outside_root: bool = False      # accept media paths resolving outside the root ('..', absolute, symlinks)
     template: str = "reasoning"           # prompt template name (video_ktr.data PROMPTS)
     on_error: str = "raise"               # bad records: "raise" | "skip" (counted and reported)
     fps: float = 2.0                      # frames sampled per second of video

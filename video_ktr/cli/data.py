@@ -21,6 +21,8 @@ def check(
     patch_multiple: int = typer.Option(28, help="Frame sides are rounded to this (28 Qwen2.5-VL, 32 Qwen3-VL)."),
     backend: str = typer.Option("pyav", help="Video decoding backend: pyav | torchcodec | decord."),
     no_media: bool = typer.Option(False, "--no-media", help="Validate the records only; do not open media files."),
+    allow_outside_root: bool = typer.Option(False, "--allow-outside-root",
+                                            help="Accept media paths that resolve outside the root."),
 ) -> None:
     """Validate every record and decode every media file; print a summary; exit 1 if anything is wrong."""
     from rich.console import Console
@@ -38,7 +40,8 @@ def check(
             task = bar.add_task("media", total=None)
             result = check_dataset(data, root, budget=budget, patch_multiple=patch_multiple, backend=backend,
                                    open_media=not no_media, progress=lambda n: bar.advance(task, n),
-                                   on_total=lambda n: bar.update(task, total=n))
+                                   on_total=lambda n: bar.update(task, total=n),
+                                   allow_outside_root=allow_outside_root)
     except (ValueError, FileNotFoundError, KeyError) as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None

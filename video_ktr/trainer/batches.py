@@ -39,7 +39,8 @@ class PromptSource:
 
     @classmethod
     def from_config(cls, cfg, processor, path: str | None = None):
-        report = load_records(path or cfg.data.train_path, cfg.data.root, on_error=cfg.data.on_error)
+        report = load_records(path or cfg.data.train_path, cfg.data.root, on_error=cfg.data.on_error,
+                              allow_outside_root=cfg.data.allow_outside_root)
         if report.num_skipped:
             print(f"data: skipped {report.num_skipped} bad records: {report.summary()}")
         return cls(report.records, processor, batch_size=cfg.rollout.batch_size, budget=media_budget(cfg.data),
