@@ -24,6 +24,7 @@ def train(ctx: typer.Context,
     """Train with GRPO-family RL (KTR by default). Extra args are overrides: ``--ktr.visual_ratio 0.3`` or
     ``ktr.visual_ratio=0.3``."""
     from video_ktr.config import load_config, parse_overrides
+    from video_ktr.data import MediaError
     from video_ktr.trainer import NonFiniteError, RLTrainer
     from video_ktr.trainer.rundir import RunDirError, claim_run_dir
 
@@ -56,12 +57,14 @@ def train(ctx: typer.Context,
     try:
         trainer = RLTrainer(cfg, resume=resume or force_resume, force_resume=force_resume).setup()
         history = trainer.train()
-    except (NonFiniteError, FileNotFoundError, RunDirError) as e:
+    except (NonFiniteError, FileNotFoundError, RunDirError, MediaError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(2) from None
     if history:
         last = history[-1]
-        typer.echo(f"done: {len(history)} steps -> {run_dir} (reward/mean {last['reward/mean']:.3f})")
+        skipped = int(sum(h.get("data/skipped_media", 0) for h in history))
+        typer.echo(f"done: {len(history)} steps -> {run_dir} (reward/mean {last['reward/mean']:.3f})"
+                   + (f"; {skipped} prompts skipped for bad media (data.on_error: skip)" if skipped else ""))
     if cfg.eval.after and cfg.data.eval_path:
         _eval(cfg, run_dir / "checkpoints" / f"step-{trainer.step_done}" / "model", run_dir / "eval" / "after")
 

@@ -162,7 +162,7 @@ class RLTrainer:
                 probes = probe_outputs(self, batch, ro, step) if cfg.ktr.enabled else {}
             micro.append(MicroBatch(batch, ro, total, per, adv, valid, logp_ref, probes))
 
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = {"data/skipped_media": float(self.data.pop_skipped())}
         if resample_rounds:
             metrics["data/resample_rounds"] = float(sum(resample_rounds))
         for it in range(cfg.loss.num_iterations):                                # 5. policy passes + updates
