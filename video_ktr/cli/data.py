@@ -74,17 +74,23 @@ def check(
 @app.command("prepare")
 def prepare(
     folder: Path = typer.Argument(..., help="Downloaded Video-R1-data folder (archives next to the JSON files)."),
-    force: bool = typer.Option(False, help="Unpack again archives already marked as unpacked."),
+    force: bool = typer.Option(False, help="Unpack again archives already marked as unpacked (existing files are "
+                                           "kept, never overwritten)."),
+    max_gb: float = typer.Option(2048.0, help="Refuse an archive that unpacks to more than this many GB."),
+    max_members: int = typer.Option(2_000_000, help="Refuse an archive with more members than this."),
+    max_ratio: float = typer.Option(200.0, help="Refuse members / archives compressed more than this (zip bombs)."),
+    nested: bool = typer.Option(False, help="Also unpack archives that came out of an archive."),
 ) -> None:
     """Unpack every .zip / .tar* archive under FOLDER in place (safely: nothing may land outside its folder)."""
     from rich.console import Console
     from rich.table import Table
 
-    from video_ktr.data.prepare import prepare_folder
+    from video_ktr.data.prepare import Limits, prepare_folder
 
     console = Console()
     try:
-        results = prepare_folder(folder, force=force)
+        limits = Limits(max_bytes=int(max_gb * 1e9), max_members=max_members, max_ratio=max_ratio)
+        results = prepare_folder(folder, force=force, limits=limits, nested=nested)
     except FileNotFoundError as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
