@@ -47,15 +47,16 @@ def train(ctx: typer.Context,
         typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), nl=False)
         return
     run_dir = Path(cfg.trainer.output_dir)
+    resume = resume or force_resume
     try:
-        claim_run_dir(run_dir, resume=resume or force_resume, overwrite=overwrite)  # before eval/before is written
+        claim_run_dir(run_dir, resume=resume, overwrite=overwrite)  # before eval/before is written
     except RunDirError as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(2) from None
     if cfg.eval.before and cfg.data.eval_path and not resume:
         _eval(cfg, cfg.model.path, run_dir / "eval" / "before")
     try:
-        trainer = RLTrainer(cfg, resume=resume or force_resume, force_resume=force_resume).setup()
+        trainer = RLTrainer(cfg, resume=resume, overwrite=overwrite, force_resume=force_resume).setup()
         history = trainer.train()
     except (NonFiniteError, FileNotFoundError, RunDirError, MediaError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
