@@ -80,6 +80,11 @@ class RLTrainer:
 
         cfg = self.cfg
         claim_run_dir(self.run_dir, resume=self.resume, overwrite=self.overwrite)  # before any rank writes
+        ckpt = latest_checkpoint(self.run_dir) if self.resume else None          # newest *complete* checkpoint
+        if ckpt is not None:                                                      # refused before any model loads
+            diffs = check_resume(self.run_dir, read_state(ckpt), config_to_dict(cfg), force=self.force_resume)
+            if diffs:
+                print("--force-resume with changed settings:\n  " + "\n  ".join(diffs))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.accelerator = acc = build_accelerator(cfg)
         torch.manual_seed(cfg.trainer.seed)
@@ -100,14 +105,9 @@ class RLTrainer:
                                    gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
                                    synced_gpus=acc.num_processes > 1)
         self.step_done = 0
-        ckpt = latest_checkpoint(self.run_dir) if self.resume else None
         if self.resume and ckpt is None:
             acc.print(f"--resume: no complete checkpoint under {self.run_dir / 'checkpoints'}; starting from step 0")
         if ckpt is not None:
-            state = read_state(ckpt)
-            diffs = check_resume(self.run_dir, state, config_to_dict(cfg), force=self.force_resume)
-            if diffs:
-                acc.print("--force-resume with changed settings:\n  " + "\n  ".join(diffs))
             state = load_checkpoint(acc, ckpt)
             self.step_done = int(state["step"])
             self.data.load_state_dict(state["data"])
