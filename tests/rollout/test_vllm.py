@@ -140,6 +140,7 @@ def fake_vllm(monkeypatch):
     for k, v in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
+    monkeypatch.setenv("MASTER_PORT", "29511")
     FakeLLM.instances.clear()
     return mod
 

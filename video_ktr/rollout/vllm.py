@@ -108,6 +108,14 @@ def rank_env() -> tuple[int, int, int]:
     return rank, int(os.environ.get("LOCAL_RANK", rank)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def llm_kwargs(*, model_path: str, seed: int, rank: int, gpu_memory_utilization: float, max_model_len: int,
                enable_sleep_mode: bool = True, dtype: str = "bfloat16") -> dict:
     """``vllm.LLM`` arguments for a colocated engine on this rank (tensor parallel 1: each rank samples its own
@@ -132,7 +140,8 @@ class VLLMEngine:
         os.environ.setdefault("LOCAL_RANK", str(self.local_rank))
         os.environ.setdefault("WORLD_SIZE", str(self.world_size))
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", "29500")
+        if "MASTER_PORT" not in os.environ:                  # alone (no launcher): a free port, not a fixed one
+            os.environ["MASTER_PORT"] = str(_free_port())
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"   # external_launcher: engine core in this process
         if torch.cuda.is_available():
             torch.cuda.set_device(self.local_rank)
