@@ -103,17 +103,21 @@ def score_videommmu(output: str, item: EvalItem) -> Judgement:
     return Judgement(shown, float(mmmu.judge_open(gold, preds)), capped=capped)
 
 
+PRED_SHOWN = 200   # characters of a whole-output fallback kept as ``pred`` (the full output is in its own field)
+
+
 @register_scorer("mmvu_mc")
 def score_mmvu_mc(output: str, item: EvalItem) -> Judgement:
     """MMVU(mc) as in the Video-R1/KTR numbers: first <answer> (else the whole output), exact letter match."""
     pred = ex.video_r1_answer(output).strip()
-    return Judgement(pred, float(pred == item.answer.strip()))
+    return Judgement(pred[:PRED_SHOWN], float(pred == item.answer.strip()))
 
 
 @register_scorer("video_r1")
 def score_video_r1(output: str, item: EvalItem) -> Judgement:
     """Video-R1 eval_bench: first <answer> (else whole output); exact MC/numeric rules; regression = float32 MRA."""
-    return Judgement(ex.video_r1_answer(output).strip(), ex.video_r1_score(output, item.answer, item.problem_type))
+    pred = ex.video_r1_answer(output).strip()[:PRED_SHOWN]
+    return Judgement(pred, ex.video_r1_score(output, item.answer, item.problem_type))
 
 
 def judge_answer(answer: str, item: EvalItem) -> float:
