@@ -71,3 +71,18 @@ def test_number_scanner_equals_official_patterns():
         s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
         want = [x for p in OFFICIAL for x in re.findall(p, s)]
         assert mmmu.extract_numbers(s) == want, s
+
+
+def test_answer_tag_helpers_equal_the_official_regex():
+    from video_ktr.eval.extract import first_answer_tag, last_answer_tag, single_answer_tag
+
+    pattern = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)       # the official scripts' pattern
+    rng = random.Random(1)
+    pieces = ["<answer>", "</answer>", "A", "B ", " ", "\n", "<", "/answer>", "<answer", "\u00a0"]
+    for _ in range(30000):
+        s = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        found = pattern.findall(s)
+        assert last_answer_tag(s) == (found[-1] if found else None), s
+        assert single_answer_tag(s) == (found[0] if len(found) == 1 else None), s
+        m = pattern.search(s)
+        assert first_answer_tag(s) == (m.group(1) if m else None), s

@@ -8,7 +8,7 @@ reproduced (none of the rules below has one).
 Linear time: every function here runs in O(len(text)) on any input — ``str.find``/``in``/``replace`` and regexes
 without backtracking over unbounded input (tests/eval/test_scorer_speed.py: < 50 ms on 1 MB hostile outputs).
 The official code uses ``re.findall(r"<answer>\\s*(.*?)\\s*</answer>")``, which is quadratic when an ``<answer>``
-has no closing tag; the equivalent used here only scans up to the last ``</answer>``.
+has no closing tag; the equivalents here use a constant number of ``str.find`` calls.
 """
 from __future__ import annotations
 
@@ -17,19 +17,41 @@ import re
 import numpy as np
 
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-_TAG_BODY = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
-def answer_tags(text: str) -> list[str]:
-    """Contents of every ``<answer>…</answer>`` pair, stripped — ``re.findall(r"<answer>\\s*(.*?)\\s*</answer>",
-    text, re.DOTALL)``: each ``<answer>`` pairs with the first ``</answer>`` after it, non-overlapping.
+# The official scripts use re.findall / re.search(r"<answer>\s*(.*?)\s*</answer>", text, re.DOTALL): each
+# <answer> pairs with the first </answer> after it, non-overlapping, content stripped (\s* on both sides is
+# str.strip() of the body: both use str.isspace). The helpers below return the same with a constant number of
+# str.find/rfind calls (the two tags never overlap each other or themselves).
+def last_answer_tag(text: str) -> str | None:
+    """The last findall match's content, or None when there is no pair.
 
-    Linear: an ``<answer>`` after the last ``</answer>`` can never match, so the search stops there; ``\\s*`` on
-    both sides is the same as ``str.strip()`` of the lazy body (both use ``str.isspace``)."""
-    last = text.rfind(ANSWER_CLOSE)
-    if last < 0:
-        return []
-    return [m.strip() for m in _TAG_BODY.findall(text, 0, last + len(ANSWER_CLOSE))]
+    The last match ends at the first </answer> after the last <answer> that has a </answer> after it (even when
+    that <answer> lies inside an earlier match), and starts at the first <answer> after the </answer> before it."""
+    close = text.rfind(ANSWER_CLOSE)
+    if close < 0:
+        return None
+    last_open = text.rfind(ANSWER_OPEN, 0, close)
+    if last_open < 0:
+        return None
+    end = text.find(ANSWER_CLOSE, last_open + len(ANSWER_OPEN))
+    prev = text.rfind(ANSWER_CLOSE, 0, end)
+    start = text.find(ANSWER_OPEN, prev + len(ANSWER_CLOSE) if prev >= 0 else 0)
+    return text[start + len(ANSWER_OPEN):end].strip()
+
+
+def single_answer_tag(text: str) -> str | None:
+    """The content when findall finds exactly one pair, else None (no pair, or several)."""
+    start = text.find(ANSWER_OPEN)
+    if start < 0:
+        return None
+    end = text.find(ANSWER_CLOSE, start + len(ANSWER_OPEN))
+    if end < 0:
+        return None
+    nxt = text.find(ANSWER_OPEN, end + len(ANSWER_CLOSE))
+    if nxt >= 0 and text.find(ANSWER_CLOSE, nxt + len(ANSWER_OPEN)) >= 0:
+        return None
+    return text[start + len(ANSWER_OPEN):end].strip()
 
 
 def first_answer_tag(text: str) -> str | None:
@@ -53,8 +75,8 @@ def extract_holmes(text: str) -> str | None:
     Quirks kept: case-sensitive ("b" is no answer); the bare-letter pass scans letters, not positions, so
     "Answer: B" → "A" (the capital A of "Answer").
     """
-    tags = answer_tags(text)
-    s = tags[-1] if tags else text
+    last = last_answer_tag(text)
+    s = text if last is None else last
     present = [x for x in HOLMES_LETTERS if x in s]          # one-character searches are nearly free
     for x in present:
         if f"{x} " in s or f"{x}:" in s or f"[{x}" in s:

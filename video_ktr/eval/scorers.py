@@ -131,10 +131,9 @@ def judge_answer(answer: str, item: EvalItem) -> float:
 @register_scorer("strict")
 def score_strict(output: str, item: EvalItem) -> Judgement:
     """Strict (ours): exactly one <answer>…</answer>; multiple choice must be one bare option letter."""
-    tags = ex.answer_tags(output)
-    if len(tags) != 1:
+    answer = ex.single_answer_tag(output)
+    if answer is None:
         return Judgement(None, 0.0)
-    answer = tags[0]
     if item.options and answer not in ex.parse_options(item.options):
         return Judgement(None, 0.0)
     return Judgement(answer, judge_answer(answer, item))
