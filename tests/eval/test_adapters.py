@@ -155,12 +155,41 @@ def test_video_r1_frame_folders_and_single_options(tmp_path, clip):
 
 
 def test_no_media_mode_reads_every_layout(toy_data, tmp_path):
-    """`video-ktr eval --no-media`: annotations read and validated without any media."""
-    from video_ktr.cli.eval import metadata_report
+    """`video-ktr eval --no-media`: the annotation files of every real layout read and validated end to end
+    without any media: Holmes (per-film question ids), VideoMMMU's dict-of-rows JSON (repeated ids, pre-lettered
+    options, question_type null), a Video-R1 MVBench JSON (frame folders, a single-option row), VideoMME, MMVU."""
+    from typer.testing import CliRunner
 
-    shutil.copy(toy_data / "holmes" / "test_Video-Holmes.json", tmp_path)      # no videos/ next to it
-    report = metadata_report("holmes", tmp_path)
-    assert "questions from" in report and "type:" in report
+    from video_ktr.cli.main import app
+
+    holmes = tmp_path / "holmes"
+    holmes.mkdir()
+    rows = [{"video ID": v, "Question ID": q, "Question Type": "TCI", "Question": "?", "Answer": "A",
+             "Options": {k: k.lower() for k in "ABCDEF"}} for v in ("f1", "f2") for q in ("1", "2")]
+    (holmes / "test_Video-Holmes.json").write_text(json.dumps(rows))
+    vm = tmp_path / "videommmu"
+    vm.mkdir()
+    for track in ("Perception", "Comprehension", "Adaptation"):
+        rows = {"0": videommmu_row("validation_Art_1"), "1": videommmu_row("validation_Math_2", qtype=None,
+                                                                             options=[], answer="7")}
+        (vm / f"{track.lower()}_video.json").write_text(json.dumps({track: rows}))
+    base = {"problem": "?", "problem_type": "multiple choice", "solution": "<answer>A</answer>"}
+    r1 = [{**base, "problem_id": 1, "data_type": "frame", "path": "./frames/a", "options": ["A. x", "B. y"]},
+          {**base, "problem_id": 2, "data_type": "video", "path": "./v.mp4", "options": ["A. only"]}]
+    (tmp_path / "eval_mvbench.json").write_text(json.dumps(r1))
+    mme = {"video_id": "001", "duration": "short", "domain": "Knowledge", "sub_category": "History",
+           "videoID": "yt1", "question_id": "001-1", "task_type": "OCR Problems", "question": "?",
+           "options": ["A. 1", "B. 2", "C. 3", "D. 4"], "answer": "C"}
+    (tmp_path / "mme").mkdir()
+    (tmp_path / "mme" / "videomme.json").write_text(json.dumps([mme]))
+    args = ["eval", "--no-media", "-b", "holmes", "-d", str(holmes), "-b", "videommmu", "-d", str(vm),
+            "-b", "video_r1", "-d", str(tmp_path / "eval_mvbench.json"), "-b", "videomme", "-d", str(tmp_path / "mme")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "holmes: 4 questions" in res.output and "videommmu: 6 questions" in res.output
+    assert "video_r1: 2 questions" in res.output and "1 single-option" in res.output
+    assert "3 rows with question_type null" in res.output and "videomme: 1 questions" in res.output
+    assert "track: {'Adaptation': 2, 'Comprehension': 2, 'Perception': 2}" in res.output
 
 
 def test_missing_folder_says_what(tmp_path):

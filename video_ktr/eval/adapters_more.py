@@ -2,6 +2,7 @@
 and Video-R1-schema eval JSONs (videos, images and MVBench's frame folders). Shared helpers: ``adapters``."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from video_ktr.eval.adapters import BenchLoad, _check_media, _field, _find_annotations, read_rows
@@ -28,6 +29,12 @@ def _videommmu_options(options: list[str]) -> list[str]:
     if all(o.startswith(f"{L}.") for o, L in zip(options, letters)):
         return list(options)
     return [f"{L}. {o}" for L, o in zip(letters, options)]
+
+
+def _subject(rid: str) -> dict[str, str]:
+    """lmms-eval reports VideoMMMU per subject, the middle of ids like "validation_Art_Theory_12"."""
+    m = re.match(r"[^_]+_(.+)_\d+$", rid)
+    return {"subject": m.group(1)} if m else {}
 
 
 def load_videommmu(data: Path, on_missing: str = "raise", check_media: bool = True) -> BenchLoad:
@@ -64,7 +71,7 @@ def load_videommmu(data: Path, on_missing: str = "raise", check_media: bool = Tr
                     id=f"{track}/{rid}", question=str(_field(row, "question", path, i, str)),
                     options=_videommmu_options(raw) if is_mc else [], answer=str(first), problem_type=ptype,
                     data_type="video", media_path=videos.get(rid, data / "videos" / f"{rid}.mp4"),
-                    groups={"track": track, "question_type": str(qtype or "open")},
+                    groups={"track": track, "question_type": str(qtype or "open"), **_subject(rid)},
                     extra={"track": track, "row_id": rid, "question_type": qtype, "raw_options": raw,
                            **({"answers": gold} if isinstance(gold, list) else {})}))
     warnings = {"rows with question_type null (scored as open questions, as the official code does)": open_null}
