@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PY_VLLM := $(VENV_VLLM)/bin/python
 STAMP := $(VENV)/.installed-stamp
 STAMP_VLLM := $(VENV_VLLM)/.installed-stamp
-EXTRAS := dev,analysis,deepspeed
+EXTRAS := dev,analysis,deepspeed,eval
 # -qq: errors only (the registry mirrors on our machines print a warning per package otherwise)
 PIP_INSTALL = -m pip install -qq --disable-pip-version-check
 # The vLLM leg skips the slow end-to-end runs (marker `slow`); the default leg runs everything.
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints/common.txt constraints/cpu.txt
 	$(PY) .ci/check_stack.py constraints/cpu.txt
 	touch $(STAMP)
 
-setup: $(STAMP)  ## the package, its test tools, the analysis and deepspeed extras into .venv (constraints/cpu.txt)
+setup: $(STAMP)  ## the package, its test tools, the analysis, deepspeed and eval extras into .venv (constraints/cpu.txt)
 
 # The pinned vLLM release's torch / torchvision / transformers (constraints/vllm.txt), on CPU, without vLLM itself.
 # Installed first, as on a user's machine that already has them; then `pip install -e .` must keep them
