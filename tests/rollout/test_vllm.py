@@ -126,6 +126,7 @@ class FakeLLM:
     def generate(self, requests, params, use_tqdm=False):
         self.calls.append(("generate", len(requests), params.kwargs["n"]))
         self.requests, self.params = requests, params
+        self.history = getattr(self, "history", []) + [requests]
         out = types.SimpleNamespace
         return [out(outputs=[out(token_ids=[5, 6, 7][: 1 + g % 3], text="abc"[: 1 + g % 3])
                              for g in range(params.kwargs["n"])]) for _ in requests]
@@ -137,10 +138,10 @@ def fake_vllm(monkeypatch):
     mod.LLM = FakeLLM
     mod.SamplingParams = lambda **kw: types.SimpleNamespace(kwargs=kw)
     monkeypatch.setitem(sys.modules, "vllm", mod)
-    for k, v in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}.items():
+    # every variable the engine may set is touched through monkeypatch first, so it is restored after the test
+    for k, v in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": "29511", "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
-    monkeypatch.setenv("MASTER_PORT", "29511")
     FakeLLM.instances.clear()
     return mod
 
