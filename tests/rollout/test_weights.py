@@ -117,3 +117,24 @@ def test_zero3_parameters_are_gathered_one_at_a_time(nano, nano_model, monkeypat
     assert log == [1] * len(seen)
     assert _vllm(seen) == _checkpoint_names(nano_model)
     assert all(torch.equal(seen[n], full[n]) for n in seen)
+
+
+@pytest.mark.slow
+def test_real_zero3_gather_plain_and_lora(nano_model):
+    """DeepSpeed ZeRO-3 for real (one CPU process, gloo; a subprocess so this test's process group stays apart)."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    pytest.importorskip("deepspeed")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, str(Path(__file__).with_name("zero3_worker.py")), str(nano_model)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    for kind in ("plain", "lora"):
+        r = out[kind]
+        assert r["partitioned"] and r["local_numel"] == 0, r       # really partitioned ...
+        assert r["names_equal"] and r["max_abs_diff"] < 1e-5, r    # ... and gathered back whole, LoRA merged
