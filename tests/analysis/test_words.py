@@ -1,3 +1,5 @@
+import pytest
+
 from video_ktr.analysis.words import regex_tagger, spacy_tagger, token_texts, word_is_kept, words_of
 
 from tests.analysis.conftest import SAMPLE_A
@@ -41,3 +43,16 @@ def test_a_character_split_over_byte_tokens_is_decoded_once():
     assert token_texts(["Ġcaf", "Ã", "©"]) == [" caf", "", "é"]
     words = words_of([["Ġcaf", "Ã", "©"]], regex_tagger)[0]
     assert [(w.text, w.token_ids) for w in words] == [("café", (0, 1, 2))]   # both pieces of "é" join the word
+
+
+def test_missing_analysis_extra_says_how_to_install(monkeypatch, tmp_path):
+    import sys
+
+    from video_ktr.analysis.tokens import plot_wordclouds
+
+    monkeypatch.setitem(sys.modules, "spacy", None)          # import spacy -> ImportError
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[analysis\]'"):
+        spacy_tagger()
+    monkeypatch.setitem(sys.modules, "wordcloud", None)
+    with pytest.raises(ImportError, match=r"\.\[analysis\]"):
+        plot_wordclouds({"entropy": {"kept_word_counts": {"a": 1}, "masked_word_counts": {"b": 1}}}, tmp_path / "w.png")
