@@ -30,8 +30,7 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
     """Write ``checkpoints/step-<step>`` atomically enough: trainer_state.json is written last (marks it complete)."""
     out = Path(run_dir) / "checkpoints" / f"step-{step}"
     accelerator.save_state(str(out / "accelerate"))
-    unwrapped = accelerator.unwrap_model(model)
-    sd = accelerator.get_state_dict(model)
+    unwrapped, sd = hf_model_and_state(accelerator, model)   # ZeRO-3/FSDP: gathered full weights (every rank calls)
     if accelerator.is_main_process:
         unwrapped.save_pretrained(out / "model", state_dict=sd, safe_serialization=True)
         if processor is not None:
@@ -41,6 +40,18 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return out
+
+
+def hf_model_and_state(accelerator, model):
+    """(the HF model to ``save_pretrained``, its full state dict) from the prepared model; a ``PassModule``
+    wrapper's ``model.`` key prefix is removed so ``model/`` loads with ``from_pretrained``."""
+    unwrapped = accelerator.unwrap_model(model)
+    sd = accelerator.get_state_dict(model)
+    inner = getattr(unwrapped, "model", None)
+    if inner is not None and hasattr(inner, "save_pretrained") and not hasattr(unwrapped, "save_pretrained"):
+        sd = {k.removeprefix("model."): v for k, v in sd.items()} if sd is not None else None
+        unwrapped = inner
+    return unwrapped, sd
 
 
 def load_checkpoint(accelerator, ckpt: str | Path) -> dict:
