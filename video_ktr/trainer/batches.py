@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from video_ktr.data import MediaBudget, build_messages, encode_prompts, load_media, load_records, patch_multiple
+from video_ktr.data import (MediaBudget, MediaError, build_messages, encode_prompts, load_media, load_records,
+                            patch_multiple)
 from video_ktr.rollout import PromptBatch
 
 
@@ -50,16 +51,21 @@ class PromptSource:
         self.cache: dict | None = {} if cache_media else None
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="decode") if prefetch else None
         self.pending: dict[int, object] = {}            # id(record) -> Future of its decoded media
+        self.bad: set[int] = set()       # ids of records whose media failed (on_error=skip): never decoded again
+        self.skipped = 0                 # prompts replaced since the last ``pop_skipped()``
+        self.replaced = 0                # replacements drawn on N processes (seeds the next one)
 
     @classmethod
     def from_config(cls, cfg, processor, path: str | None = None, *, num_processes: int = 1, rank: int = 0,
                     grad_accum: int = 1):
-        report = load_records(path or cfg.data.train_path, cfg.data.root, on_error=cfg.data.on_error)
+        report = load_records(path or cfg.data.train_path, cfg.data.root, on_error=cfg.data.on_error,
+                              allow_outside_root=cfg.data.allow_outside_root)
         if report.num_skipped:
             print(f"data: skipped {report.num_skipped} bad records: {report.summary()}")
         return cls(report.records, processor, batch_size=cfg.rollout.batch_size, budget=media_budget(cfg.data),
                    template=cfg.data.template, seed=cfg.trainer.seed, shuffle=cfg.data.shuffle,
-                   cache_media=cfg.data.cache_media, num_processes=num_processes, rank=rank, grad_accum=grad_accum)
+                   on_error=cfg.data.on_error, cache_media=cfg.data.cache_media, num_processes=num_processes,
+                   rank=rank, grad_accum=grad_accum)
 
     @property
     def global_batch(self) -> int:
@@ -145,8 +151,61 @@ class PromptSource:
             self.cache[key] = self._load(record)
         return self.cache[key]
 
-    def next_batch(self) -> PromptBatch:
-        return self.encode(self.next_micro_records())
+    def next_batch(self, n: int | None = None) -> PromptBatch:
+        """This rank's next micro-batch (or, on one process, the next ``n`` records) of prompts whose media decode.
+        A bad media file raises naming the data file, row, problem_id and path (``on_error: raise``), or is
+        replaced and counted (``on_error: skip``; see ``pop_skipped``): on one process by the next record of the
+        stream, on N processes by a record drawn with a (seed, rank, count) generator — the shared position must
+        not depend on one rank's bad files."""
+        return self._decodable(self.next_micro_records() if n is None else self.next_records(n))
+
+    def next_shared_batch(self, counts: list[int]) -> PromptBatch:
+        """DAPO refills: this rank's ``counts[rank]`` records of the next ``sum(counts)`` (see take_shared)."""
+        return self._decodable(self.take_shared(counts))
+
+    def _decodable(self, todo: list) -> PromptBatch:
+        records, media = [], []
+        while todo:
+            if len(self.bad) >= len(self.records):
+                raise MediaError(f"every record's media failed to load ({len(self.bad)} records); see the "
+                                 f"errors above or run `video-ktr data check`", "corrupt")
+            missing = []
+            for r in todo:
+                m = self._media_or_skip(r)
+                if m is None:
+                    missing.append(r)
+                else:
+                    records.append(r)
+                    media.append(m)
+            todo = self._replacements(len(missing)) if missing else []
+        return self.encode(records, media=media)
+
+    def _replacements(self, n: int) -> list:
+        if self.num_processes == 1:
+            return self.next_records(n)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7_919 * self.rank + self.replaced)
+        self.replaced += n
+        return [self.records[i] for i in torch.randint(len(self.records), (n,), generator=g).tolist()]
+
+    def _media_or_skip(self, record):
+        if id(record) in self.bad:
+            self.skipped += 1
+            return None
+        try:
+            return self._media(record)
+        except MediaError as e:
+            if self.on_error == "raise":
+                raise MediaError(f"{record.where}: {e} (data.on_error: skip replaces such prompts)",
+                                 e.reason) from e
+            self.bad.add(id(record))
+            self.skipped += 1
+            print(f"data: skipping {record.where}: {e}")
+            return None
+
+    def pop_skipped(self) -> int:
+        """Prompts replaced because of bad media since the last call (the trainer logs it as data/skipped_media)."""
+        n, self.skipped = self.skipped, 0
+        return n
 
     def state_dict(self) -> dict:
         if self.queue:

@@ -69,15 +69,15 @@ def refill_uninformative(trainer, batch: PromptBatch, ro: Rollout, total: Tensor
         if sum(counts) == 0:
             break
         rounds += 1
-        records = trainer.data.take_shared(counts)
         if seed is not None:
             torch.manual_seed(seed(rounds))
-        if not records:                                                        # another rank refills
-            if trainer.passes.lockstep:                                       # keep the collectives in step
+        if counts[trainer.accelerator.process_index] == 0:
+            trainer.data.take_shared(counts)                                  # (position moves on every rank)
+            if trainer.passes.lockstep:                                       # another rank refills: keep the
                 trainer.passes.generate(trainer.engine, trainer.data.encode(batch.records[:1], media=batch.media[:1]),
-                                        g, trainer.processor.tokenizer)
+                                        g, trainer.processor.tokenizer)      # collectives in step
             continue
-        extra = trainer.data.encode(records)
+        extra = trainer.data.next_shared_batch(counts)
         extra_ro = trainer.passes.generate(trainer.engine, extra, g, trainer.processor.tokenizer)
         extra_total, extra_per = score_rewards(trainer.cfg, extra, extra_ro, None)
         batch, ro, total, per = merge_groups(trainer, batch, ro, total, per, keep, extra, extra_ro, extra_total,

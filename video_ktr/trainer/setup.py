@@ -46,7 +46,8 @@ def resolve_deepspeed_config(ds: dict, cfg, *, hidden_size: int, num_processes: 
     ds = copy.deepcopy(ds)
     micro, gas = cfg.rollout.batch_size, cfg.trainer.grad_accum
     fill = {"train_micro_batch_size_per_gpu": micro, "gradient_accumulation_steps": gas,
-            "train_batch_size": micro * gas * num_processes, "gradient_clipping": cfg.optim.max_grad_norm}
+            "train_batch_size": micro * gas * num_processes,
+            "gradient_clipping": cfg.optim.max_grad_norm or 0.0}              # None = no clipping (DeepSpeed: 0)
     for k, v in fill.items():
         if ds.get(k, "auto") == "auto":
             ds[k] = v
@@ -192,6 +193,11 @@ def load_policy(model_cfg, *, trainable: bool = True):
 def base_model(model):
     """The HF model under a peft wrapper (the stage functions call ``model.model`` / ``get_output_embeddings``)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def clip_norm(optim_cfg) -> float:
+    """The max gradient norm for ``clip_grad_norm_``: ``optim.max_grad_norm``, or inf (measure only) when None."""
+    return float("inf") if optim_cfg.max_grad_norm is None else optim_cfg.max_grad_norm
 
 
 def build_optimizer(model, optim_cfg, num_training_steps: int, lr: float | None = None):
