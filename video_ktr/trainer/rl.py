@@ -134,7 +134,13 @@ class RLTrainer:
         self.log = RunLogger(self.run_dir, acc, resume_step=self.step_done if self.resume else None)
         if acc.trackers == [] and cfg.trainer.report_to:  # TensorBoard drops its events past the resumed step
             kw = {"tensorboard": {"purge_step": self.step_done + 1}} if self.resume else {}
-            acc.init_trackers(cfg.trainer.project, config=tracker_config(cfg), init_kwargs=kw)
+            acc.init_trackers(cfg.trainer.project, init_kwargs=kw)
+            flat = tracker_config(cfg)
+            for tracker in acc.trackers:  # the run config: W&B config / TensorBoard text (hparams would add a dir)
+                if tracker.name == "tensorboard":
+                    tracker.writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in flat.items()), 0)
+                else:
+                    tracker.store_init_configuration(flat)
         return self
 
     @property
