@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# (#11) deepspeed: the 2-process ZeRO-2/3 tests (tests/trainer/test_distributed.py) need it
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,deepspeed]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,eval,deepspeed]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## install the package and its test tools into .venv
