@@ -183,6 +183,11 @@ def _vision_outputs(model, inputs: dict) -> dict:
     return out
 
 
+def supports_cached_vision(model) -> bool:
+    """Whether ``model.model`` takes precomputed vision features (``mm_encoder_outputs``, transformers >= 5.21)."""
+    return "mm_encoder_outputs" in inspect.signature(model.model.forward).parameters
+
+
 @torch.no_grad()
 def fast_temporal_probe(model, inputs: dict, completion_ids: Tensor, completion_mask: Tensor, *,
                         generator: torch.Generator | None = None, orders: list[list[int]] | None = None,
@@ -197,6 +202,12 @@ def fast_temporal_probe(model, inputs: dict, completion_ids: Tensor, completion_
     ``generator`` with ``mode`` (a PERMUTATIONS name; ``segment`` counts frames). Returns (output, per-video patch
     orders). Images are left as they are; a batch without video runs the unpermuted pass (ranks in lockstep).
     """
+    if not supports_cached_vision(model):
+        import transformers
+
+        raise RuntimeError(f"ktr.temporal_fast needs transformers >= 5.21 (model.model must accept "
+                           f"mm_encoder_outputs); this is transformers {transformers.__version__}, which would "
+                           f"silently ignore the permuted features. Set ktr.temporal_fast=false (re-encodes frames)")
     vision = dict(vision) if vision is not None else _vision_outputs(model, inputs)
     tps = int(getattr(model.config.vision_config, "temporal_patch_size", 2))
     merge = int(model.config.vision_config.spatial_merge_size)
