@@ -117,8 +117,16 @@ class KTRConfig:
     visual_mode: str = "drop"             # visual probe: drop placeholders (cheap, equal) | mask (reference)
     measure: str = "logp_diff"            # probe score: logp_diff (reference) | kl | js | l1 | l2 | cosine | hellinger
     weighting: str = "binary"             # binary top-ratio mask (reference) | rank_sigmoid | softmax | linear | ...
+    on_constant: str = "all"              # a signal constant over a group's valid tokens (static clip's temporal
+                                          # score, a visual probe with no effect): "all" keeps every token there
+                                          # (reference: score >= quantile) | "none" keeps none of them
+    constant_tol: float = 1e-6            # "constant" = max - min of the group's scores <= this
 
     def __post_init__(self):
+        if self.on_constant not in ("all", "none"):
+            raise ValueError(f"ktr.on_constant={self.on_constant!r} must be 'all' (reference) or 'none'")
+        if not self.constant_tol >= 0:
+            raise ValueError(f"ktr.constant_tol={self.constant_tol} must be >= 0")
         for name in ("entropy_ratio", "visual_ratio", "temporal_ratio"):
             r = getattr(self, name)
             if not 0.0 <= r <= 1.0:

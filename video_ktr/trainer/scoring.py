@@ -99,6 +99,7 @@ def fast_temporal_after_policy(trainer, ro, policy_out, step: int):
 def _selection_kwargs(cfg) -> dict:
     """The ktr config as keyword arguments of ``signal_selections`` / ``select_key_tokens``."""
     return dict(signals=tuple(cfg.ktr.signals), scope=cfg.ktr.scope, weighting=cfg.ktr.weighting,
+                on_constant=cfg.ktr.on_constant, constant_tol=cfg.ktr.constant_tol,
                 ratios={"entropy": cfg.ktr.entropy_ratio, "visual": cfg.ktr.visual_ratio,
                         "temporal": cfg.ktr.temporal_ratio})
 
