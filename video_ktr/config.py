@@ -43,13 +43,17 @@ class DataConfig:
     train_path: str = ""                  # Video-R1 JSON/JSONL of training records
     eval_path: str | None = None          # held-out records (greedy accuracy before/after)
     root: str | None = None               # media root; default: the JSON's directory
-    template: str = "reasoning"           # prompt template name (video_ktr.data PROMPTS)
+    template: str = "reasoning"           # prompt template: a name (video_ktr.data PROMPTS) or a text file's path
+                                          # (str.format over {question}, {answer_format}, …: data/prompts.py)
     on_error: str = "raise"               # bad records: "raise" | "skip" (counted and reported)
     fps: float = 2.0                      # frames sampled per second of video
     nframes: int | None = None            # fixed frame count instead of fps
     min_frames: int = 4
     max_frames: int = 16
     video_max_pixels: int = 128 * 28 * 28  # pixels per frame after resize
+    video_min_pixels: int = 4 * 28 * 28   # floor per frame: smaller clips are upscaled (reference: 128 * 28 * 28)
+    video_time: str = "absolute"          # M-RoPE time of temporal patches: absolute (real seconds between sampled
+                                          # frames) | reference (1.0 s apart whatever the fps, as the reference code)
     image_max_pixels: int = 256 * 28 * 28
     cache_media: bool = False             # keep decoded frames in memory (small datasets / the CPU demo)
     shuffle: bool = True                  # reshuffle the records every epoch (seeded by trainer.seed + epoch)
@@ -59,6 +63,14 @@ class DataConfig:
             raise ValueError(f"data.on_error={self.on_error!r} must be 'raise' or 'skip'")
         if not 1 <= self.min_frames <= self.max_frames:
             raise ValueError(f"data.min_frames={self.min_frames} / max_frames={self.max_frames}: need 1 <= min <= max")
+        if self.video_time not in ("absolute", "reference"):
+            raise ValueError(f"data.video_time={self.video_time!r} must be 'absolute' or 'reference'")
+        if not 0 < self.video_min_pixels <= self.video_max_pixels:
+            raise ValueError(f"data.video_min_pixels={self.video_min_pixels} must be in (0, video_max_pixels="
+                             f"{self.video_max_pixels}]")
+        from video_ktr.data.prompts import prompt_template
+
+        prompt_template(self.template)  # a registered name or an existing template file
 
 
 @dataclass

@@ -21,7 +21,8 @@ def evaluate_checkpoint(cfg, ckpt: str | Path, out_dir: str | Path, *,
     backend = make_backend(str(ckpt), decoding=decoding)
     out = Path(out_dir)
     kw = dict(frames=cfg.data.nframes, max_pixels=cfg.data.video_max_pixels, decoding=decoding,
-              batch_size=cfg.eval.batch_size, limit=cfg.eval.max_samples, overwrite=True, model_name=str(ckpt))
+              batch_size=cfg.eval.batch_size, limit=cfg.eval.max_samples, overwrite=True, model_name=str(ckpt),
+              video_time=cfg.data.video_time)
     s = evaluate(backend, "video_r1", cfg.data.eval_path, out / "video_r1", template=cfg.data.template, **kw)
     rows, _ = read_results(out / "video_r1" / "results.jsonl")
     fmt = format_reward([r["output"] for r in rows])
