@@ -271,6 +271,11 @@ def _merge(base: dict, top: dict) -> dict:
     return out
 
 
+def merge_dicts(base: dict, top: dict) -> dict:
+    """Nested override dicts merged (``top`` wins), as ``load_config`` merges YAML and overrides."""
+    return _merge(base, top)
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):

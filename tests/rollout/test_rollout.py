@@ -67,7 +67,7 @@ def test_rollouts_sample_only_from_the_configured_distribution(nano_model, toy_d
 
     from video_ktr.data import MediaBudget, encode_prompts, load_media, load_records, patch_multiple
     from video_ktr.rollout import PromptBatch
-    from video_ktr.rollout.hf import HFEngine
+    from video_ktr.rollout.hf import HFEngine, vision_token_ids
 
     ckpt = _penalised_checkpoint(nano_model, tmp_path)
     model = AutoModelForImageTextToText.from_pretrained(ckpt)
@@ -83,8 +83,14 @@ def test_rollouts_sample_only_from_the_configured_distribution(nano_model, toy_d
         HFEngine(temperature=temperature, top_p=1.0, top_k=0, max_new_tokens=12).generate(model, batch, 3,
                                                                                            proc.tokenizer)
         del model.generate
-        # the distribution sampled from = softmax(logits / T): no penalty, no top-k 3, no min_p, no top-k 50
-        torch.testing.assert_close(seen["scores"], seen["logits"] / temperature, rtol=0, atol=1e-5)
+        # the distribution sampled from = softmax(logits / T): no penalty, no top-k 3, no min_p, no top-k 50; only
+        # the vision placeholders are never sampled
+        vision = vision_token_ids(model)
+        assert len(vision) == 4 and torch.isinf(seen["scores"][..., vision]).all()
+        keep = torch.ones(seen["scores"].shape[-1], dtype=torch.bool)
+        keep[vision] = False
+        torch.testing.assert_close(seen["scores"][..., keep], seen["logits"][..., keep] / temperature, rtol=0,
+                                   atol=1e-5)
     assert model.generation_config.repetition_penalty == 1.05 and model.generation_config.top_k == 3  # restored
     # the control: generate with the checkpoint's own config does not sample from softmax(logits)
     seen = {}

@@ -2,7 +2,10 @@
 
 Samples come from exactly the configured policy distribution (``rollout.temperature`` / ``top_p`` / ``top_k``):
 nothing else of the checkpoint's ``generation_config`` (e.g. the ``repetition_penalty`` 1.05 that Qwen2.5-VL
-instruct checkpoints ship) reaches ``generate``, whose log-probs would otherwise not be those we train on.
+instruct checkpoints ship) reaches ``generate``, whose log-probs would otherwise not be those we train on. The one
+exception: the vision placeholder tokens (image/video pad, vision start/end, read from the model config) are never
+sampled — a completion holding one cannot be re-encoded ("video features and video tokens do not match"); a
+trained policy gives them ~0 probability, so this changes nothing else.
 """
 from __future__ import annotations
 
@@ -36,6 +39,14 @@ def only_token_ids_from_checkpoint(model):
         model.generation_config = saved
 
 
+VISION_TOKEN_KEYS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+
+
+def vision_token_ids(model) -> list[int]:
+    """Ids of the vision placeholder tokens of a Qwen-VL config (none for a text-only model)."""
+    return [int(i) for i in (getattr(model.config, k, None) for k in VISION_TOKEN_KEYS) if i is not None]
+
+
 class HFEngine:
     """Samples G completions per prompt with ``model.generate`` on the prompt rows repeated G times."""
 
@@ -62,7 +73,8 @@ class HFEngine:
         was_training = model.training
         model.eval()
         with only_token_ids_from_checkpoint(model):
-            out = model.generate(**inputs, **kw, synced_gpus=self.synced_gpus)
+            out = model.generate(**inputs, **kw, suppress_tokens=vision_token_ids(model) or None,
+                                 synced_gpus=self.synced_gpus)
         model.train(was_training)
         completion_ids = out[:, inputs["input_ids"].shape[1]:]            # (N, T)
         if completion_ids.shape[1] == 0:                                  # generation stopped at once

@@ -165,6 +165,17 @@ def image_colour(rng: np.random.Generator, num_frames: int, size: int, num_optio
                    process, "SR", {"colour": colour})
 
 
+# cot="short": a one-fact chain of thought per task (≈ 10 tokens with the answer), built from the item's meta — the
+# CPU learning setting (README "RL that learns on CPU"): short completions keep the reward on few tokens.
+SHORT_COT = {
+    "first_colour": lambda m: f"<think>{m['first']} first.</think>",
+    "motion": lambda m: f"<think>{m['direction']}.</think>",
+    "flash_count": lambda m: f"<think>{m['flashes']} flashes.</think>",
+    "static_colour": lambda m: f"<think>{m['colour']}.</think>",
+    "image_colour": lambda m: f"<think>{m['colour']}.</think>",
+}
+COT_STYLES = ("full", "short")
+
 # Mix of tasks in a split (weights): mostly video, a few image items, as in Video-R1 data.
 DEFAULT_MIX = {"first_colour": 3, "motion": 2, "flash_count": 2, "static_colour": 2, "image_colour": 1}
 
@@ -202,7 +213,9 @@ def _record(item: ToyItem, pid: int, rel_path: str, task: str) -> dict:
     }
 
 
-def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int) -> None:
+def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int, cot: str = "full") -> None:
+    if cot not in COT_STYLES:
+        raise ValueError(f"cot={cot!r}: choose one of {COT_STYLES}")
     if num_options != 0 and not 2 <= num_options <= len(DIRECTIONS):
         raise ValueError(f"num_options={num_options}: multiple-choice items need 2 to {len(DIRECTIONS)} options "
                          f"(or 0: every colour/direction as an option, in a fixed order)")
@@ -215,16 +228,17 @@ def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int
 
 
 def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, seed: int = 0, frames: int = 16,
-                   size: int = 64, mix: dict[str, int] | None = None, num_options: int = 4) -> Path:
+                   size: int = 64, mix: dict[str, int] | None = None, num_options: int = 4, cot: str = "full") -> Path:
     """Generate the synthetic dataset into ``out_dir`` (written atomically: nothing is left half-written).
 
     n: training records; n_eval: held-out records (default n // 4, at least 8); frames: frames per clip (even, ≥ 4,
     written at 4 fps); size: frame side in pixels; mix: task name → sampling weight (default ``DEFAULT_MIX``);
     num_options: options per multiple-choice question (2–4, shuffled), or 0 for a fixed palette (every colour /
-    direction as an option, always in the same order). Returns ``out_dir``.
+    direction as an option, always in the same order); cot: "full" (a few sentences of reasoning) or "short" (one
+    fact, e.g. "<think>red first.</think>"). Returns ``out_dir``.
     """
     n_eval = max(8, n // 4) if n_eval is None else n_eval
-    _validate_args(n, n_eval, frames, size, num_options)
+    _validate_args(n, n_eval, frames, size, num_options, cot)
     mix = dict(DEFAULT_MIX if mix is None else mix)
     for name in mix:
         TASKS.get(name)
@@ -245,6 +259,8 @@ def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, 
             for _ in range(count):
                 task = str(rng.choice(names, p=weights / weights.sum()))
                 item = TASKS.get(task)(rng, frames, size, num_options)
+                if cot == "short":
+                    item.process = SHORT_COT[task](item.meta)
                 stem = f"{split}_{pid:05d}_{task}"
                 if item.data_type == "video":
                     rel = f"./videos/{stem}.mp4"
@@ -267,7 +283,7 @@ def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, 
         (tmp / "holmes" / "test_Video-Holmes.json").write_text(json.dumps(holmes, indent=1))
         (tmp / "toy_data_info.json").write_text(json.dumps(
             {"n": n, "n_eval": n_eval, "seed": seed, "frames": frames, "size": size, "fps": TOY_FPS, "mix": mix,
-             "num_options": num_options},
+             "num_options": num_options, "cot": cot},
             indent=2))
         if out.exists():
             out.rmdir()
