@@ -43,6 +43,7 @@ class DataConfig:
     train_path: str = ""                  # Video-R1 JSON/JSONL of training records
     eval_path: str | None = None          # held-out records (greedy accuracy before/after)
     root: str | None = None               # media root; default: the JSON's directory
+    allow_outside_root: bool = False      # accept media paths resolving outside the root ('..', absolute, symlinks)
     template: str = "reasoning"           # prompt template: a name (video_ktr.data PROMPTS) or a text file's path
                                           # (str.format over {question}, {answer_format}, …: data/prompts.py)
     on_error: str = "raise"               # bad records: "raise" | "skip" (counted and reported)
@@ -173,7 +174,7 @@ class OptimConfig:
     lr_scheduler: str = "cosine"          # any transformers.get_scheduler name
     warmup_ratio: float = 0.0
     weight_decay: float = 0.01
-    max_grad_norm: float = 5.0
+    max_grad_norm: float | None = 5.0     # clip the global gradient norm to this (> 0); None = no clipping
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
@@ -243,6 +244,9 @@ class Config:
             raise ValueError("rollout.max_resample is not supported with T-GRPO's shuffled rollouts; set one of them")
         if self.ktr.enabled and not self.ktr.signals:
             raise ValueError("ktr.enabled with no ktr.signals selects no token; list at least one signal")
+        from video_ktr.config_rules import check_config
+
+        check_config(self)  # every field against config_rules.RULES, the cross-field rules, then warnings
 
     @property
     def num_shuffled(self) -> int:
@@ -295,9 +299,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp is float and isinstance(value, str):
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{where}={value!r} must be a number") from None
     if tp is int and isinstance(value, float) and value.is_integer():
         return int(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ValueError(f"{where}={value!r} must be a {tp.__name__}, not a boolean")
     if tp in (int, bool, str) and not isinstance(value, tp):
         raise ValueError(f"{where}={value!r} must be a {tp.__name__}")
     return value

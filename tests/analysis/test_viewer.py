@@ -72,3 +72,26 @@ def test_screenshot_shows_frames_and_coloured_tokens(page, tmp_path):
         rgb = tuple(int(hexcol[i:i + 2], 16) for i in (1, 3, 5))
         assert count(rgb) > 30, f"no {name}-coloured token pixels"
     assert count((255, 0, 0), tol=2) > 1000 and count((0, 0, 255), tol=2) > 1000     # the red and blue frames
+
+
+def test_viewer_embeds_only_the_runs_own_frames(tmp_path):
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(secret)
+    (tmp_path / "passwd").write_text("root:x:0:0")
+    run = write_run(tmp_path / "run", losses=[1], rewards=[1], kls=[0], samples=[
+        _sample(1, "p1", "video", ["a"], 1.0, 0.0, {"entropy": [1]},
+                frames=["samples/frames/p1_0.png", str(secret), str(tmp_path / "passwd"), "../secret.png",
+                        "samples/frames/../../../secret.png", "samples/frames/link.png"])])
+    (run / "samples" / "frames" / "link.png").symlink_to(secret)
+    frames = load_samples(run)[0].frames
+    assert frames == [(run / "samples" / "frames" / "p1_0.png").resolve()]
+    assert render_page(load_samples(run)).count("base64,") == 1
+
+
+def test_viewer_tolerates_lone_surrogates(tmp_path):
+    run = write_run(tmp_path / "run", losses=[1], rewards=[1], kls=[0], samples=[
+        _sample(1, "p\ud800", "video", ["a", "\udcff", "b"], 1.0, 0.0, {"entropy": [1, 0, 1]},
+                problem="q \ud83d")])
+    out = tmp_path / "view.html"
+    out.write_text(render_page(load_samples(run)))
+    assert "<span" in out.read_text()

@@ -68,6 +68,8 @@ def test_skip_counts_by_reason_and_jsonl(tmp_path, good_row):
 def test_non_multiple_choice_needs_no_options(tmp_path, good_row):
     for pt in PROBLEM_TYPES:
         row = dict(good_row, problem_type=pt, options=[] if pt != "multiple choice" else good_row["options"])
+        if pt in ("numerical", "regression"):
+            row["solution"] = "<answer>3.5</answer>"
         assert load_records(write_json(tmp_path / "d.json", [row])).records[0].problem_type == pt
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 SIGNALS = ("entropy", "visual", "temporal")   # the three KTR signals, in the order the paper lists them
 MASK_NAMES = (*SIGNALS, "key")                # key = the union the loss actually uses
+FRAMES_DIR = "samples/frames"                 # where the trainer writes the logged samples' frames
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass
@@ -44,6 +46,20 @@ class Sample:
         """The 0/1 mask of one signal, zeros when the trainer did not log it (e.g. temporal on images)."""
         m = self.masks.get(name)
         return list(m) if m is not None else [0] * len(self.tokens)
+
+
+def own_frames(run: Path, names) -> list[Path]:
+    """The logged frame paths that the run wrote itself: PNG/JPEG files under RUN/samples/frames once symlinks are
+    resolved. Anything else (``/etc/passwd``, ``../x.png``, a link out of the run) is dropped, never read."""
+    root = (Path(run) / FRAMES_DIR).resolve()
+    out = []
+    for name in names if isinstance(names, list) else []:
+        if not isinstance(name, str) or Path(name).is_absolute():
+            continue
+        path = (Path(run) / name).resolve()
+        if path.is_relative_to(root) and path.suffix.lower() in FRAME_SUFFIXES:
+            out.append(path)
+    return out
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -91,7 +107,7 @@ def load_samples(run: Path) -> list[Sample]:
             data_type=str(r.get("data_type", "")), completion=str(r.get("completion", "")), tokens=tokens,
             reward=float(r.get("reward", 0.0)), advantage=float(r.get("advantage", 0.0)),
             rewards={k: float(v) for k, v in (r.get("rewards") or {}).items() if v is not None},
-            scores=scores, masks=masks, frames=[run / f for f in r.get("frames") or []], raw=r))
+            scores=scores, masks=masks, frames=own_frames(run, r.get("frames")), raw=r))
     return out
 
 

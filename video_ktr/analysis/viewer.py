@@ -116,10 +116,11 @@ def render_page(samples: Sequence[Sample], *, title: str = "key tokens", max_fra
     options = '<option value="all">all</option>' + "".join(f'<option value="{s}">{s}</option>' for s in steps)
     legend = "".join(f'<span class="s-{SHORT[k]}">{k}</span>' for k in COLOURS)
     lo, hi = min(rewards), max(rewards)
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f'<style>{CSS}</style></head><body><header><b>{html.escape(title)}</b> &nbsp; '
             f'<label>step <select id="f-step">{options}</select></label>'
             f'<label>reward ≥ <input id="f-rmin" type="number" step="0.1" value="{lo}"></label>'
             f'<label>reward ≤ <input id="f-rmax" type="number" step="0.1" value="{hi}"></label>'
             f'<span id="count"></span><div class="legend">selected by: {legend} (hover a token for its scores)</div>'
             f'</header><main>{"".join(cards)}</main><script>{JS}</script></body></html>')
+    return page.encode("utf-8", "replace").decode("utf-8")  # lone surrogates (torn multi-byte tokens) -> "?"

@@ -21,6 +21,8 @@ def check(
     patch_multiple: int = typer.Option(28, help="Frame sides are rounded to this (28 Qwen2.5-VL, 32 Qwen3-VL)."),
     backend: str = typer.Option("pyav", help="Video decoding backend: pyav | torchcodec | decord."),
     no_media: bool = typer.Option(False, "--no-media", help="Validate the records only; do not open media files."),
+    allow_outside_root: bool = typer.Option(False, "--allow-outside-root",
+                                            help="Accept media paths that resolve outside the root."),
 ) -> None:
     """Validate every record and decode every media file; print a summary; exit 1 if anything is wrong."""
     from rich.console import Console
@@ -38,7 +40,8 @@ def check(
             task = bar.add_task("media", total=None)
             result = check_dataset(data, root, budget=budget, patch_multiple=patch_multiple, backend=backend,
                                    open_media=not no_media, progress=lambda n: bar.advance(task, n),
-                                   on_total=lambda n: bar.update(task, total=n))
+                                   on_total=lambda n: bar.update(task, total=n),
+                                   allow_outside_root=allow_outside_root)
     except (ValueError, FileNotFoundError, KeyError) as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
@@ -71,17 +74,23 @@ def check(
 @app.command("prepare")
 def prepare(
     folder: Path = typer.Argument(..., help="Downloaded Video-R1-data folder (archives next to the JSON files)."),
-    force: bool = typer.Option(False, help="Unpack again archives already marked as unpacked."),
+    force: bool = typer.Option(False, help="Unpack again archives already marked as unpacked (existing files are "
+                                           "kept, never overwritten)."),
+    max_gb: float = typer.Option(2048.0, help="Refuse an archive that unpacks to more than this many GB."),
+    max_members: int = typer.Option(2_000_000, help="Refuse an archive with more members than this."),
+    max_ratio: float = typer.Option(200.0, help="Refuse members / archives compressed more than this (zip bombs)."),
+    nested: bool = typer.Option(False, help="Also unpack archives that came out of an archive."),
 ) -> None:
     """Unpack every .zip / .tar* archive under FOLDER in place (safely: nothing may land outside its folder)."""
     from rich.console import Console
     from rich.table import Table
 
-    from video_ktr.data.prepare import prepare_folder
+    from video_ktr.data.prepare import Limits, prepare_folder
 
     console = Console()
     try:
-        results = prepare_folder(folder, force=force)
+        limits = Limits(max_bytes=int(max_gb * 1e9), max_members=max_members, max_ratio=max_ratio)
+        results = prepare_folder(folder, force=force, limits=limits, nested=nested)
     except FileNotFoundError as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None

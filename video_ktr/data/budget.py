@@ -18,6 +18,7 @@ import numpy as np
 
 FRAME_FACTOR = 2  # frames per temporal patch: frame counts are kept even
 MAX_ASPECT = 200  # Qwen's vision tower refuses more extreme aspect ratios
+MAX_SOURCE_PIXELS = 50_000_000  # images / video frames larger than this are refused before decoding (memory bound)
 # Per-record keys (in a row's extra fields) that override the run's budget; "max_pixels"/"min_pixels" apply to the
 # record's own kind (video_* or image_*).
 RECORD_OVERRIDES = ("fps", "nframes", "min_frames", "max_frames", "total_pixels", "video_start", "video_end",
@@ -80,13 +81,37 @@ class MediaBudget:
         return cls(**d)
 
     def for_record(self, extra: dict[str, Any], kind: str) -> "MediaBudget":
-        """This budget with the record's own overrides applied (row keys ``nframes``, ``fps``, ``max_pixels`` …)."""
+        """This budget with the record's own overrides applied (row keys ``nframes``, ``fps``, ``max_pixels`` …).
+
+        Overrides may lower the run's caps, never raise them: frame counts are clamped to the run's largest frame
+        count (``max(max_frames, nframes)``), pixel areas to the run's ``*_max_pixels`` and ``total_pixels``. A
+        non-numeric, non-finite or negative value raises ``ValueError`` naming the key.
+        """
         changes = {}
+        frame_cap = max(self.max_frames, self.nframes or 0)
+        caps = {"nframes": frame_cap, "min_frames": frame_cap, "max_frames": frame_cap,
+                "min_pixels": getattr(self, f"{kind}_max_pixels"), "max_pixels": getattr(self, f"{kind}_max_pixels"),
+                "total_pixels": self.total_pixels}
         for key in RECORD_OVERRIDES:
             if extra.get(key) is None:
                 continue
+            value = extra[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                    or value < 0 or (value == 0 and key not in ("video_start",)):
+                raise ValueError(f"per-record {key}={value!r} must be a positive number"
+                                 + (" (seconds, >= 0)" if key == "video_start" else ""))
+            if key in ("nframes", "min_frames", "max_frames"):
+                value = max(1, int(round(value)))
+            if key in ("min_pixels", "max_pixels", "total_pixels"):
+                value = int(value)
+            if caps.get(key) is not None:
+                value = min(value, caps[key])
             name = f"{kind}_{key}" if key in ("min_pixels", "max_pixels") else key
-            changes[name] = extra[key]
+            changes[name] = value
+        if "min_frames" in changes and "max_frames" not in changes:
+            changes["max_frames"] = max(self.max_frames, changes["min_frames"])
+        if "max_frames" in changes and "min_frames" not in changes:
+            changes["min_frames"] = min(self.min_frames, changes["max_frames"])
         lo, hi = f"{kind}_min_pixels", f"{kind}_max_pixels"
         if hi in changes and lo not in changes:  # a record's own cap below the run's floor lowers the floor
             changes[lo] = min(getattr(self, lo), changes[hi])

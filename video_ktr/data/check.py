@@ -47,12 +47,12 @@ class CheckResult:
 def check_dataset(path: str | Path, root: str | Path | None = None, *, budget: MediaBudget | None = None,
                   patch_multiple: int = 28, backend: str = "pyav", open_media: bool = True,
                   progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None,
-                  ) -> CheckResult:
+                  allow_outside_root: bool = False) -> CheckResult:
     """Validate all rows of ``path`` and (``open_media``) decode each row's media; never stops at the first error.
 
     progress: called with 1 after each media file (for a progress bar); on_total: called once with the row count.
     """
-    report = load_records(path, root=root, on_error="skip")
+    report = load_records(path, root=root, on_error="skip", allow_outside_root=allow_outside_root)
     result = CheckResult(source=Path(path))
     result.num_rows = len(report.records) + report.num_skipped
     for message in report.errors:
@@ -60,7 +60,7 @@ def check_dataset(path: str | Path, root: str | Path | None = None, *, budget: M
     if on_total is not None:
         on_total(len(report.records))
     budget = budget or MediaBudget()
-    for index, record in enumerate(report.records):
+    for record in report.records:
         result.by_data_type[record.data_type] += 1
         result.by_problem_type[record.problem_type] += 1
         result.by_data_source[record.data_source or "(none)"] += 1
@@ -68,8 +68,7 @@ def check_dataset(path: str | Path, root: str | Path | None = None, *, budget: M
             try:
                 load_media(record, budget, patch_multiple, backend=backend)
             except MediaError as e:
-                result.problems.append(Problem(index, record.problem_id, e.reason,
-                                               f"problem_id={record.problem_id}: {e}"))
+                result.problems.append(Problem(record.index, record.problem_id, e.reason, f"{record.where}: {e}"))
             else:
                 result.num_ok += 1
             finally:

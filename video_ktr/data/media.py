@@ -12,21 +12,24 @@ from typing import Callable
 
 import numpy as np
 
-from video_ktr.data.budget import (MediaBudget, frame_span, image_size, sample_frame_indices,
+from video_ktr.data.budget import (MAX_SOURCE_PIXELS, MediaBudget, frame_span, image_size, sample_frame_indices,
                                    video_frame_size)
 from video_ktr.registry import Registry
 
 SEEK_GAP = 48  # seek instead of decoding forward when the next wanted frame is more than this many frames ahead
 
 # A backend reads the clip's (total_frames, native_fps), asks ``choose`` for the indices, and returns only those
-# frames: (frames (F, H, W, 3) uint8 at native size, indices, native_fps, total_frames).
+# frames: (frames (F, H, W, 3) uint8, indices, native_fps, total_frames). ``size(height, width, num_frames)`` gives
+# the target frame size: a backend that can should resize each frame as it is decoded (never hold native frames).
 ChooseIndices = Callable[[int, float], list[int]]
-VideoBackend = Callable[[Path, ChooseIndices], tuple[np.ndarray, list[int], float, int]]
+FrameSize = Callable[[int, int, int], tuple[int, int]]
+VideoBackend = Callable[..., tuple[np.ndarray, list[int], float, int]]
 VIDEO_BACKENDS: Registry[VideoBackend] = Registry("video backend")
 
 
 class MediaError(ValueError):
-    """A media file that cannot be used. ``reason``: "missing" | "corrupt" (stable keys for skip counts)."""
+    """A media file that cannot be used. ``reason``: "missing" | "corrupt" | "invalid" (a per-record override that
+    is not a number, a file over the decode limit) — stable keys for skip counts."""
 
     def __init__(self, message: str, reason: str = "corrupt"):
         super().__init__(message)
@@ -69,9 +72,39 @@ class Media:
 # ---------------------------------------------------------------------------------------------------- backends
 
 
+def check_source_size(path: Path, width: int, height: int, what: str) -> None:
+    """Refuse media whose decoded size would exceed ``MAX_SOURCE_PIXELS`` (checked from the header, before decoding)."""
+    if width * height > MAX_SOURCE_PIXELS:
+        raise MediaError(f"{path}: {what} is {width}x{height} = {width * height / 1e6:.0f} M pixels, over the decode "
+                         f"limit of {MAX_SOURCE_PIXELS / 1e6:.0f} M (data/budget.py MAX_SOURCE_PIXELS); downscale it "
+                         f"first", "invalid")
+
+
+def _shrinker(stream_h: int, stream_w: int, target: tuple[int, int] | None):
+    """``frame -> (H, W, 3) uint8`` at the target size: FFmpeg's area filter first when the source is more than twice
+    the target per side (the native frame is never held), then the same bicubic resize as ``resize_frames``."""
+    from PIL import Image
+
+    def shrink(frame) -> np.ndarray:
+        if target is None:
+            return frame.to_ndarray(format="rgb24")
+        h, w = target
+        if stream_h > 2 * h and stream_w > 2 * w:
+            rgb = frame.reformat(width=2 * w, height=2 * h, format="rgb24", interpolation="AREA").to_ndarray()
+        else:
+            rgb = frame.to_ndarray(format="rgb24")
+        if rgb.shape[:2] == (h, w):
+            return rgb
+        return np.asarray(Image.fromarray(rgb).resize((w, h), Image.BICUBIC))
+
+    return shrink
+
+
 @VIDEO_BACKENDS.register("pyav")
-def decode_pyav(path: Path, choose: ChooseIndices) -> tuple[np.ndarray, list[int], float, int]:
-    """PyAV (FFmpeg) decoding of only the chosen frames; seeks forward over long gaps."""
+def decode_pyav(path: Path, choose: ChooseIndices, size: FrameSize | None = None,
+                ) -> tuple[np.ndarray, list[int], float, int]:
+    """PyAV (FFmpeg) decoding of only the chosen frames, each resized to ``size`` as it is decoded; seeks forward
+    over long gaps."""
     import av
 
     try:
@@ -84,11 +117,15 @@ def decode_pyav(path: Path, choose: ChooseIndices) -> tuple[np.ndarray, list[int
             if not rate:
                 raise MediaError(f"{path}: frame rate unknown", "corrupt")
             fps = float(rate)
+            height, width = stream.codec_context.height, stream.codec_context.width
+            check_source_size(path, width, height, "a video frame")
             total = stream.frames or _count_frames(container, stream)
             if total < 1:
                 raise MediaError(f"{path}: no frames", "corrupt")
             indices = choose(total, fps)
-            frames = _decode_indices(container, stream, sorted(set(indices)), fps, path)
+            target = size(height, width, len(indices)) if size is not None and height and width else None
+            frames = _decode_indices(container, stream, sorted(set(indices)), fps, path,
+                                     _shrinker(height, width, target))
     except MediaError:
         raise
     except (av.FFmpegError, OSError, EOFError, ValueError) as e:
@@ -103,8 +140,9 @@ def _count_frames(container, stream) -> int:
     return n
 
 
-def _decode_indices(container, stream, wanted: list[int], fps: float, path: Path) -> dict[int, np.ndarray]:
-    """Decode forward, converting only the wanted frames; seek when the next wanted frame is > SEEK_GAP ahead."""
+def _decode_indices(container, stream, wanted: list[int], fps: float, path: Path, shrink) -> dict[int, np.ndarray]:
+    """Decode forward, converting (``shrink``) only the wanted frames; seek when the next wanted frame is > SEEK_GAP
+    ahead."""
     start, tb = stream.start_time or 0, stream.time_base
     out: dict[int, np.ndarray] = {}
     pos, frames_iter = -1, container.decode(stream)
@@ -115,7 +153,7 @@ def _decode_indices(container, stream, wanted: list[int], fps: float, path: Path
         for frame in frames_iter:
             pos = pos + 1 if frame.pts is None else int(round(float((frame.pts - start) * tb) * fps))
             if pos >= target:
-                out[target] = frame.to_ndarray(format="rgb24")
+                out[target] = shrink(frame)
                 break
         else:
             raise MediaError(f"{path}: truncated — the stream ends after frame {pos}, but frame {target} of the "
@@ -124,7 +162,8 @@ def _decode_indices(container, stream, wanted: list[int], fps: float, path: Path
 
 
 @VIDEO_BACKENDS.register("torchcodec")
-def decode_torchcodec(path: Path, choose: ChooseIndices) -> tuple[np.ndarray, list[int], float, int]:
+def decode_torchcodec(path: Path, choose: ChooseIndices, size: FrameSize | None = None,
+                      ) -> tuple[np.ndarray, list[int], float, int]:
     """Optional: torchcodec (needs FFmpeg shared libraries on the system)."""
     try:
         from torchcodec.decoders import VideoDecoder
@@ -142,7 +181,8 @@ def decode_torchcodec(path: Path, choose: ChooseIndices) -> tuple[np.ndarray, li
 
 
 @VIDEO_BACKENDS.register("decord")
-def decode_decord(path: Path, choose: ChooseIndices) -> tuple[np.ndarray, list[int], float, int]:
+def decode_decord(path: Path, choose: ChooseIndices, size: FrameSize | None = None,
+                  ) -> tuple[np.ndarray, list[int], float, int]:
     """Optional: decord (unmaintained, kept for parity with the reference code)."""
     try:
         import decord
@@ -176,15 +216,20 @@ def load_video(path: str | Path, budget: MediaBudget, patch_multiple: int, backe
     if not path.is_file():
         raise MissingMediaError(path)
     decode = VIDEO_BACKENDS.get(backend)
-    span: dict[str, int] = {}
+    span: dict = {}
 
     def choose(total: int, fps: float) -> list[int]:
         start, end = frame_span(total, fps, budget)
         span["frames"] = end - start + 1
         return sample_frame_indices(total, fps, budget)
 
-    frames, indices, fps, _ = decode(path, choose)
-    h, w = video_frame_size(frames.shape[1], frames.shape[2], len(indices), budget, patch_multiple)
+    def size(height: int, width: int, num_frames: int) -> tuple[int, int]:
+        span["size"] = video_frame_size(height, width, num_frames, budget, patch_multiple)
+        return span["size"]
+
+    frames, indices, fps, _ = decode(path, choose, size)
+    h, w = span.get("size") or video_frame_size(frames.shape[1], frames.shape[2], len(indices), budget,
+                                                 patch_multiple)
     num_span = span["frames"]
     return Media(kind="video", frames=resize_frames(frames, h, w), frame_indices=list(map(int, indices)),
                  native_fps=fps, sample_fps=len(indices) / num_span * fps, path=path, total_frames=num_span,
@@ -199,20 +244,45 @@ def load_image(path: str | Path, budget: MediaBudget, patch_multiple: int) -> Me
     if not path.is_file():
         raise MissingMediaError(path)
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:                               # reads the header only
+            check_source_size(path, img.width, img.height, "the image")
+            h, w = image_size(img.height, img.width, budget, patch_multiple)
             img.load()
-            rgb = np.array(img.convert("RGB"))                      # (H, W, 3) uint8, writable copy
+            rgb = to_rgb(img)                                       # (H, W, 3) uint8
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise MediaError(f"{path}: refused by Pillow's decompression-bomb limit ({e})", "invalid") from e
+    except ValueError as e:                                         # e.g. an aspect ratio Qwen cannot take
+        raise MediaError(f"{path}: {e}", "invalid") from e
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise MediaError(f"{path}: cannot read image ({e})", "corrupt") from e
-    h, w = image_size(rgb.shape[0], rgb.shape[1], budget, patch_multiple)
     return Media(kind="image", frames=resize_frames(rgb[None], h, w), frame_indices=[0], native_fps=0.0,
                  sample_fps=0.0, path=path, total_frames=1)
+
+
+def to_rgb(img) -> np.ndarray:
+    """A Pillow image of any mode as (H, W, 3) uint8. High-bit-depth grey ("I;16*", "I", "F") is scaled to 8 bits
+    (Pillow's own ``convert("RGB")`` clips it, turning most 16-bit pixels white)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        grey = np.asarray(img, dtype=np.float64)
+        grey = np.clip(grey, 0, 65535) / 257.0 if img.mode.startswith("I;16") or grey.max() > 255 else grey
+    elif img.mode == "F":
+        grey = np.asarray(img, dtype=np.float64)
+        grey = grey * 255.0 if grey.size and np.nanmax(grey) <= 1.0 else grey
+    else:
+        return np.array(img.convert("RGB"))
+    g8 = np.clip(np.nan_to_num(grey), 0, 255).round().astype(np.uint8)   # (H, W)
+    return np.repeat(g8[:, :, None], 3, axis=2)
 
 
 def load_media(record, budget: MediaBudget | None = None, patch_multiple: int = 28, *, backend: str = "pyav") -> Media:
     """Decode ``record.media_path`` under ``budget`` plus the record's own overrides (row keys ``nframes``, ``fps``,
     ``max_pixels`` …). patch_multiple: ``patch_size * merge_size`` of the model (``patch_multiple(processor)``)."""
-    budget = (budget or MediaBudget()).for_record(record.extra, record.data_type)
+    try:
+        budget = (budget or MediaBudget()).for_record(record.extra, record.data_type)
+    except ValueError as e:
+        raise MediaError(f"{record.media_path}: {e}", "invalid") from None
     if record.data_type == "video":
         return load_video(record.media_path, budget, patch_multiple, backend)
     return load_image(record.media_path, budget, patch_multiple)

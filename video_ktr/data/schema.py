@@ -18,6 +18,8 @@ REQUIRED = ("problem_id", "problem", "data_type", "problem_type", "solution", "p
 KNOWN = REQUIRED + ("options", "data_source", "process")
 ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
 OPTION_RE = re.compile(r"^\s*[A-Z]\s*[.:)]")
+ANSWER_LETTER_RE = re.compile(r"^\(?([A-Z])\)?(?:$|[\s.:)])")    # "B", "B.", "(B)", "B. the cat"
+NUMBER_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*%?$")
 ON_ERROR = ("raise", "skip")
 
 
@@ -45,6 +47,13 @@ class Record:
     process: str | None
     media_path: Path
     extra: dict = field(default_factory=dict)
+    index: int | None = None              # row index in its data file (for error messages)
+    source: Path | None = None            # the data file
+
+    @property
+    def where(self) -> str:
+        """``train.json: record 7 (problem_id=42)`` — how errors name this row."""
+        return f"{self.source or '?'}: record {'?' if self.index is None else self.index} (problem_id={self.problem_id})"
 
     @property
     def answer(self) -> str:
@@ -95,13 +104,43 @@ def resolve_media_path(path: str, root: Path) -> Path:
     return candidate if candidate.is_absolute() else (root / candidate)
 
 
+def contained_path(path: Path, root: Path) -> Path | None:
+    """``path`` with symlinks and ``..`` resolved if it stays under ``root`` (also resolved), else None."""
+    real, base = Path(path).resolve(), Path(root).resolve()
+    return real if real == base or real.is_relative_to(base) else None
+
+
+def _number(text: str) -> bool:
+    return NUMBER_RE.match(text.replace(",", "").strip()) is not None
+
+
+def _check_answer(where: str, problem_type: str, answer: str, options: list[str]) -> None:
+    """The ``<answer>`` must be usable as ground truth: non-empty, an option letter for multiple choice, a number for
+    numerical / regression questions."""
+    if not answer:
+        raise RecordError(f"{where}: field 'solution' has an empty <answer></answer>", "bad:answer")
+    if problem_type == "multiple choice":
+        letters = [OPTION_RE.match(o).group(0).strip()[0] for o in options]
+        if len(set(letters)) != len(letters):
+            raise RecordError(f"{where}: field 'options' repeats an option letter: {letters}", "bad:options")
+        m = ANSWER_LETTER_RE.match(answer)
+        if m is None or m.group(1) not in letters:
+            raise RecordError(f"{where}: the <answer> {answer!r} is not one of the option letters {letters}",
+                              "bad:answer")
+    if problem_type in ("numerical", "regression") and not _number(answer):
+        raise RecordError(f"{where}: the <answer> {answer!r} of a {problem_type} question is not a number",
+                          "bad:answer")
+
+
 def _where(file: Path | str, index: int, row: Any) -> str:
     pid = row.get("problem_id", "?") if isinstance(row, dict) else "?"
     return f"{file}: record {index} (problem_id={pid})"
 
 
-def validate_row(row: Any, *, file: Path | str, index: int, root: Path) -> Record:
-    """Check one raw row and turn it into a ``Record``; raise ``RecordError`` naming file, index, id and field."""
+def validate_row(row: Any, *, file: Path | str, index: int, root: Path, allow_outside_root: bool = False) -> Record:
+    """Check one raw row and turn it into a ``Record``; raise ``RecordError`` naming file, index, id and field.
+
+    The media path must stay under ``root`` once ``..`` and symlinks are resolved, unless ``allow_outside_root``."""
     where = _where(file, index, row)
     if not isinstance(row, dict):
         raise RecordError(f"{where}: expected a JSON object, got {type(row).__name__}", "not_an_object")
@@ -131,9 +170,16 @@ def validate_row(row: Any, *, file: Path | str, index: int, root: Path) -> Recor
         if not all(OPTION_RE.match(o) for o in options):
             raise RecordError(f"{where}: field 'options' entries must start with a letter label like 'A. ', "
                               f"got {options!r}", "bad:options")
-    if not ANSWER_RE.search(row["solution"]):
+    answer = ANSWER_RE.search(row["solution"])
+    if not answer:
         raise RecordError(f"{where}: field 'solution'={row['solution']!r} has no <answer>…</answer> tag",
                           "bad:solution")
+    _check_answer(where, row["problem_type"], answer.group(1).strip(), options)
+    media_path = resolve_media_path(row["path"], root)
+    if not allow_outside_root and contained_path(media_path, root) is None:
+        raise RecordError(f"{where}: field 'path'={row['path']!r} resolves to {media_path.resolve()}, outside the "
+                          f"data root {Path(root).resolve()} (after '..' and symlinks); move the media under the "
+                          f"root or set data.allow_outside_root: true", "bad:path")
     process = row.get("process")
     if process is not None and not isinstance(process, str):
         raise RecordError(f"{where}: field 'process' must be a string, got {type(process).__name__}", "bad:process")
@@ -141,7 +187,7 @@ def validate_row(row: Any, *, file: Path | str, index: int, root: Path) -> Recor
     return Record(problem_id=row["problem_id"], problem=row["problem"], data_type=row["data_type"],
                   problem_type=row["problem_type"], options=list(options), solution=row["solution"],
                   path=row["path"], data_source=str(row.get("data_source") or ""), process=process,
-                  media_path=resolve_media_path(row["path"], root), extra=extra)
+                  media_path=media_path, extra=extra, index=index, source=Path(file))
 
 
 def read_rows(path: Path) -> list[Any]:
@@ -168,11 +214,13 @@ def read_rows(path: Path) -> list[Any]:
     return data
 
 
-def load_records(path: str | Path, root: str | Path | None = None, on_error: str = "raise") -> LoadReport:
+def load_records(path: str | Path, root: str | Path | None = None, on_error: str = "raise", *,
+                 allow_outside_root: bool = False) -> LoadReport:
     """Load and validate Video-R1 rows from ``path`` (JSON list or JSONL).
 
     root: folder the rows' relative ``path`` fields are resolved under (default: the JSON file's folder).
     on_error: "raise" (first bad row raises, naming file / index / problem_id / field) or "skip" (drop and count).
+    allow_outside_root: accept media paths that resolve outside ``root`` (default: such rows are invalid).
     Media files are not opened here (see ``load_media`` and ``video-ktr data check``).
     """
     if on_error not in ON_ERROR:
@@ -186,7 +234,8 @@ def load_records(path: str | Path, root: str | Path | None = None, on_error: str
         try:
             if isinstance(row, RecordError):
                 raise row
-            report.records.append(validate_row(row, file=file, index=i, root=base))
+            report.records.append(validate_row(row, file=file, index=i, root=base,
+                                               allow_outside_root=allow_outside_root))
         except RecordError as e:
             if on_error == "raise":
                 raise

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
-from video_ktr.data import MediaBudget, build_messages, encode_prompts, load_media, load_records, patch_multiple
+from video_ktr.data import (MediaBudget, MediaError, build_messages, encode_prompts, load_media, load_records,
+                            patch_multiple)
 from video_ktr.rollout import PromptBatch
 
 
@@ -37,15 +38,18 @@ class PromptSource:
         self.pos = DataPosition()
         self.patch = patch_multiple(processor)
         self.cache: dict | None = {} if cache_media else None
+        self.bad: set[int] = set()       # ids of records whose media failed (on_error=skip): never decoded again
+        self.skipped = 0                 # prompts replaced since the last ``pop_skipped()``
 
     @classmethod
     def from_config(cls, cfg, processor, path: str | None = None):
-        report = load_records(path or cfg.data.train_path, cfg.data.root, on_error=cfg.data.on_error)
+        report = load_records(path or cfg.data.train_path, cfg.data.root, on_error=cfg.data.on_error,
+                              allow_outside_root=cfg.data.allow_outside_root)
         if report.num_skipped:
             print(f"data: skipped {report.num_skipped} bad records: {report.summary()}")
         return cls(report.records, processor, batch_size=cfg.rollout.batch_size, budget=media_budget(cfg.data),
                    template=cfg.data.template, seed=cfg.trainer.seed, shuffle=cfg.data.shuffle,
-                   cache_media=cfg.data.cache_media)
+                   on_error=cfg.data.on_error, cache_media=cfg.data.cache_media)
 
     def _order(self, epoch: int) -> list[int]:
         if not self.shuffle:
@@ -81,8 +85,42 @@ class PromptSource:
             self.cache[key] = load_media(record, self.budget, self.patch)
         return self.cache[key]
 
-    def next_batch(self) -> PromptBatch:
-        return self.encode(self.next_records())
+    def next_batch(self, n: int | None = None) -> PromptBatch:
+        """The next ``n`` (default ``batch_size``) prompts whose media decode. A bad media file raises naming the
+        data file, row, problem_id and path (``on_error: raise``), or is replaced by the next record of the
+        stream and counted (``on_error: skip``; see ``pop_skipped``)."""
+        n = self.batch_size if n is None else n
+        records, media = [], []
+        while len(records) < n:
+            if len(self.bad) >= len(self.records):
+                raise MediaError(f"every record's media failed to load ({len(self.bad)} records); see the "
+                                 f"errors above or run `video-ktr data check`", "corrupt")
+            for r in self.next_records(n - len(records)):
+                m = self._media_or_skip(r)
+                if m is not None:
+                    records.append(r)
+                    media.append(m)
+        return self.encode(records, media=media)
+
+    def _media_or_skip(self, record):
+        if id(record) in self.bad:
+            self.skipped += 1
+            return None
+        try:
+            return self._media(record)
+        except MediaError as e:
+            if self.on_error == "raise":
+                raise MediaError(f"{record.where}: {e} (data.on_error: skip replaces such prompts)",
+                                 e.reason) from e
+            self.bad.add(id(record))
+            self.skipped += 1
+            print(f"data: skipping {record.where}: {e}")
+            return None
+
+    def pop_skipped(self) -> int:
+        """Prompts replaced because of bad media since the last call (the trainer logs it as data/skipped_media)."""
+        n, self.skipped = self.skipped, 0
+        return n
 
     def state_dict(self) -> dict:
         return {"epoch": self.pos.epoch, "index": self.pos.index}

@@ -1,5 +1,6 @@
 """Checkpoints: accelerate's ``save_state`` (model, optimizer, scheduler, RNG states; sharded under ZeRO-3) plus
-``trainer_state.json`` (step, data position) and an HF-loadable model copy, in ``RUN/checkpoints/step-<k>/``."""
+``trainer_state.json`` (step, data position, the run's defining settings) and an HF-loadable model copy, in
+``RUN/checkpoints/step-<k>/``. trainer_state.json is written last and atomically: it marks the checkpoint complete."""
 from __future__ import annotations
 
 import json
@@ -7,27 +8,71 @@ import re
 import shutil
 from pathlib import Path
 
+from video_ktr.trainer.rundir import write_json_atomic
+
 STATE_FILE = "trainer_state.json"
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-def checkpoint_dirs(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (a directory without trainer_state.json is incomplete)."""
+def step_of(ckpt: Path) -> int:
+    return int(STEP_DIR.match(Path(ckpt).name).group(1))
+
+
+def read_state(ckpt: Path) -> dict | None:
+    """The checkpoint's trainer_state.json, or None when the checkpoint is incomplete (missing / torn state file,
+    no accelerate state or model copy)."""
+    ckpt = Path(ckpt)
+    if not ((ckpt / "accelerate").is_dir() and (ckpt / "model").is_dir()):
+        return None
+    try:
+        state = json.loads((ckpt / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and state.get("step") == step_of(ckpt) else None
+
+
+def all_step_dirs(run_dir: str | Path) -> list[Path]:
+    """Every ``step-<k>`` directory of a run (complete or not), oldest first."""
     root = Path(run_dir) / "checkpoints"
     if not root.exists():
         return []
-    dirs = [d for d in root.iterdir() if STEP_DIR.match(d.name) and (d / STATE_FILE).exists()]
-    return sorted(dirs, key=lambda d: int(STEP_DIR.match(d.name).group(1)))
+    return sorted((d for d in root.iterdir() if STEP_DIR.match(d.name) and d.is_dir()), key=step_of)
+
+
+def checkpoint_dirs(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    return [d for d in all_step_dirs(run_dir) if read_state(d) is not None]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest *complete* checkpoint (a torn newer one is passed over)."""
     dirs = checkpoint_dirs(run_dir)
     return dirs[-1] if dirs else None
 
 
+def drop_after(run_dir: str | Path, step: int) -> list[Path]:
+    """Delete the step directories newer than ``step`` (incomplete ones a resume falls back over); return them."""
+    gone = [d for d in all_step_dirs(run_dir) if step_of(d) > step]
+    for d in gone:
+        shutil.rmtree(d, ignore_errors=True)
+    return gone
+
+
+def prune(run_dir: str | Path, current: Path, keep: int) -> list[Path]:
+    """Delete complete checkpoints older than the newest ``keep`` up to ``current``; ``current`` is never deleted,
+    nor anything newer than it."""
+    if keep <= 0:
+        return []
+    older = [d for d in checkpoint_dirs(run_dir) if step_of(d) < step_of(current)]
+    gone = older[:max(len(older) - (keep - 1), 0)]
+    for d in gone:
+        shutil.rmtree(d, ignore_errors=True)
+    return gone
+
+
 def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: int, state: dict, *,
                     keep: int = 2) -> Path:
-    """Write ``checkpoints/step-<step>`` atomically enough: trainer_state.json is written last (marks it complete)."""
+    """Write ``checkpoints/step-<step>``; trainer_state.json goes last (atomically) and marks it complete."""
     out = Path(run_dir) / "checkpoints" / f"step-{step}"
     accelerator.save_state(str(out / "accelerate"))
     unwrapped = accelerator.unwrap_model(model)
@@ -36,9 +81,8 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
         unwrapped.save_pretrained(out / "model", state_dict=sd, safe_serialization=True)
         if processor is not None:
             processor.save_pretrained(out / "model")
-        (out / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1))
-        for old in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
+        write_json_atomic(out / STATE_FILE, {"step": step, **state})
+        prune(run_dir, out, keep)
     accelerator.wait_for_everyone()
     return out
 
@@ -46,5 +90,8 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
 def load_checkpoint(accelerator, ckpt: str | Path) -> dict:
     """Restore model/optimizer/scheduler/RNG from ``ckpt`` and return its trainer_state.json."""
     ckpt = Path(ckpt)
+    state = read_state(ckpt)
+    if state is None:
+        raise FileNotFoundError(f"{ckpt} is not a complete checkpoint (trainer_state.json, accelerate/, model/)")
     accelerator.load_state(str(ckpt / "accelerate"))
-    return json.loads((ckpt / STATE_FILE).read_text())
+    return state

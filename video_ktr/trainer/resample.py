@@ -56,7 +56,7 @@ def refill_uninformative(trainer, batch: PromptBatch, ro: Rollout, total: Tensor
         if bool(keep.all()):
             break
         rounds += 1
-        extra = trainer.data.encode(trainer.data.next_records(int((~keep).sum())))
+        extra = trainer.data.next_batch(int((~keep).sum()))
         extra_ro = trainer.engine.generate(trainer.unwrapped, extra, g, trainer.processor.tokenizer)
         extra_total, extra_per = score_rewards(trainer.cfg, extra, extra_ro, None)
         batch, ro, total, per = merge_groups(trainer, batch, ro, total, per, keep, extra, extra_ro, extra_total,

@@ -11,22 +11,37 @@ tokens). ``algorithm:`` picks a preset (config.ALGORITHMS): grpo · ktr · t_grp
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from video_ktr.config import Config, dump_config
+from video_ktr.config import Config, config_to_dict, dump_config
 from video_ktr.ktr import completion_forward, completion_logprobs
 from video_ktr.rollout import PromptBatch, Rollout, build_engine
 from video_ktr.trainer.advantages import group_advantages, informative_groups
-from video_ktr.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from video_ktr.trainer.checkpoint import drop_after, latest_checkpoint, load_checkpoint, read_state, save_checkpoint
 from video_ktr.trainer.resample import refill_uninformative
+from video_ktr.trainer.rundir import check_resume, claim_run_dir, defining_settings
 from video_ktr.trainer.runlog import RunLogger, Timer
 from video_ktr.trainer.scoring import (compute_loss, fast_temporal_after_policy, probe_outputs, sample_rows,
                                        score_rewards, select_keys, shuffled_accuracy, wants_policy_vision)
-from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, load_policy
+from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, clip_norm, load_policy
+
+
+def check_signals_for_data(cfg: Config, records) -> None:
+    """The temporal signal needs videos: on image-only data ``ktr.signals=[temporal]`` would select no token (no
+    update, ever) — refused; with other signals beside it, it only contributes nothing — warned."""
+    if not cfg.ktr.enabled or "temporal" not in cfg.ktr.signals or any(r.is_video for r in records):
+        return
+    if set(cfg.ktr.signals) == {"temporal"}:
+        raise ValueError(f"ktr.signals={list(cfg.ktr.signals)} on image-only data ({cfg.data.train_path}): the "
+                         f"temporal signal applies to videos only, so no token would ever be selected; add entropy "
+                         f"or visual to ktr.signals")
+    warnings.warn(f"ktr.signals includes 'temporal' but {cfg.data.train_path} holds no video: only "
+                  f"{[s for s in cfg.ktr.signals if s != 'temporal']} select tokens", stacklevel=2)
 
 
 class NonFiniteError(RuntimeError):
@@ -53,8 +68,10 @@ class MicroBatch:
 class RLTrainer:
     """``setup()`` builds everything from the config, ``step(k)`` is one rollout → update step, ``train()`` loops."""
 
-    def __init__(self, cfg: Config, *, resume: bool = False):
-        self.cfg, self.resume = cfg, resume
+    def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False, force_resume: bool = False):
+        """resume: continue from the newest complete checkpoint (its defining settings must match, unless
+        ``force_resume``). A fresh run into a used run directory is refused unless ``overwrite`` (moved aside)."""
+        self.cfg, self.resume, self.overwrite, self.force_resume = cfg, resume, overwrite, force_resume
         self.run_dir = Path(cfg.trainer.output_dir)
 
     # ------------------------------------------------------------------------------------------------ setup
@@ -62,6 +79,12 @@ class RLTrainer:
         from video_ktr.trainer.batches import PromptSource
 
         cfg = self.cfg
+        claim_run_dir(self.run_dir, resume=self.resume, overwrite=self.overwrite)  # before any rank writes
+        ckpt = latest_checkpoint(self.run_dir) if self.resume else None          # newest *complete* checkpoint
+        if ckpt is not None:                                                      # refused before any model loads
+            diffs = check_resume(self.run_dir, read_state(ckpt), config_to_dict(cfg), force=self.force_resume)
+            if diffs:
+                print("--force-resume with changed settings:\n  " + "\n  ".join(diffs))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.accelerator = acc = build_accelerator(cfg)
         torch.manual_seed(cfg.trainer.seed)
@@ -71,6 +94,7 @@ class RLTrainer:
             self.reference, _ = load_policy(cfg.model, trainable=False)
             self.reference.to(acc.device)
         self.data = PromptSource.from_config(cfg, self.processor)
+        check_signals_for_data(cfg, self.data.records)
         self.max_steps = cfg.trainer.max_steps if cfg.trainer.max_steps > 0 else \
             cfg.trainer.num_epochs * self.data.steps_per_epoch() // cfg.trainer.grad_accum
         opt, sched = build_optimizer(policy, cfg.optim, self.max_steps * cfg.loss.num_iterations)
@@ -81,22 +105,23 @@ class RLTrainer:
                                    gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
                                    synced_gpus=acc.num_processes > 1)
         self.step_done = 0
-        ckpt = latest_checkpoint(self.run_dir) if self.resume else None
         if self.resume and ckpt is None:
-            acc.print(f"--resume: no checkpoint under {self.run_dir / 'checkpoints'}; starting from step 0")
+            acc.print(f"--resume: no complete checkpoint under {self.run_dir / 'checkpoints'}; starting from step 0")
         if ckpt is not None:
             state = load_checkpoint(acc, ckpt)
             self.step_done = int(state["step"])
             self.data.load_state_dict(state["data"])
             acc.print(f"resumed from {ckpt} (step {self.step_done})")
+        if self.resume and acc.is_main_process:  # torn / newer step dirs and log rows past the resumed step go
+            for d in drop_after(self.run_dir, self.step_done):
+                acc.print(f"--resume: removed incomplete checkpoint {d}")
+        acc.wait_for_everyone()
         if acc.is_main_process:
             dump_config(cfg, self.run_dir / "config.yaml")
-        self.log = RunLogger(self.run_dir, acc, resume_step=self.step_done if ckpt is not None else None)
-        if ckpt is None and acc.is_main_process:
-            for p in (self.log.metrics_path, self.log.samples_path):
-                p.unlink(missing_ok=True)
-        if acc.trackers == [] and cfg.trainer.report_to:
-            acc.init_trackers("tb")
+        self.log = RunLogger(self.run_dir, acc, resume_step=self.step_done if self.resume else None)
+        if acc.trackers == [] and cfg.trainer.report_to:  # TensorBoard drops its events past the resumed step
+            kw = {"tensorboard": {"purge_step": self.step_done + 1}} if self.resume else {}
+            acc.init_trackers("tb", init_kwargs=kw)
         return self
 
     @property
@@ -137,7 +162,7 @@ class RLTrainer:
                 probes = probe_outputs(self, batch, ro, step) if cfg.ktr.enabled else {}
             micro.append(MicroBatch(batch, ro, total, per, adv, valid, logp_ref, probes))
 
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = {"data/skipped_media": float(self.data.pop_skipped())}
         if resample_rounds:
             metrics["data/resample_rounds"] = float(sum(resample_rounds))
         for it in range(cfg.loss.num_iterations):                                # 5. policy passes + updates
@@ -162,7 +187,7 @@ class RLTrainer:
                         self._check_finite("loss", loss.detach(), step)
                         acc.backward(loss / len(micro) if acc.gradient_accumulation_steps == 1 else loss)
                         if acc.sync_gradients:
-                            gn = acc.clip_grad_norm_(self.policy.parameters(), cfg.optim.max_grad_norm)
+                            gn = acc.clip_grad_norm_(self.policy.parameters(), clip_norm(cfg.optim))
                             self._check_finite("gradient norm", torch.as_tensor(gn), step)
                             metrics["optim/grad_norm"] = float(gn)
                         self.optimizer.step()
@@ -236,6 +261,7 @@ class RLTrainer:
 
     def save(self, step: int) -> Path:
         return save_checkpoint(self.accelerator, self.policy, self.processor, self.run_dir, step,
-                               {"data": self.data.state_dict(), "algorithm": self.cfg.algorithm},
+                               {"data": self.data.state_dict(), "algorithm": self.cfg.algorithm,
+                                "settings": defining_settings(config_to_dict(self.cfg))},
                                keep=self.cfg.trainer.keep_checkpoints)
 

@@ -11,6 +11,25 @@ from pathlib import Path
 import numpy as np
 
 
+def _step(line: str) -> int | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None  # a torn line (the process died while writing it)
+    return row.get("step") if isinstance(row, dict) and isinstance(row.get("step"), int) else None
+
+
+def truncate_log(path: Path, step: int) -> int:
+    """Keep the rows of ``path`` (JSONL) up to ``step``; torn or step-less lines go. Written atomically; returns
+    the number of rows dropped."""
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    keep = [ln for ln in lines if (s := _step(ln)) is not None and s <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(ln + "\n" for ln in keep))
+    tmp.replace(path)
+    return len(lines) - len(keep)
+
+
 class Timer:
     """``with timer("rollout"): ...`` accumulates seconds per phase; ``pop()`` returns {"time/<phase>": s}."""
 
@@ -40,11 +59,10 @@ class RunLogger:
         self.accelerator = accelerator
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.samples_path = self.run_dir / "samples.jsonl"
-        if resume_step is not None:  # drop lines of steps after the checkpoint we resume from
+        if resume_step is not None and self.is_main:  # drop lines of steps after the checkpoint we resume from
             for p in (self.metrics_path, self.samples_path):
                 if p.exists():
-                    keep = [ln for ln in p.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
-                    p.write_text("".join(ln + "\n" for ln in keep))
+                    truncate_log(p, resume_step)
 
     @property
     def is_main(self) -> bool:

@@ -76,6 +76,11 @@ def base_model(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def clip_norm(optim_cfg) -> float:
+    """The max gradient norm for ``clip_grad_norm_``: ``optim.max_grad_norm``, or inf (measure only) when None."""
+    return float("inf") if optim_cfg.max_grad_norm is None else optim_cfg.max_grad_norm
+
+
 def build_optimizer(model, optim_cfg, num_training_steps: int, lr: float | None = None):
     from transformers import get_scheduler
 

@@ -11,7 +11,7 @@ from torch import Tensor
 from video_ktr.ktr import completion_forward
 from video_ktr.rollout import repeat_rows
 from video_ktr.trainer.runlog import RunLogger, Timer
-from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, load_policy
+from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, clip_norm, load_policy
 
 
 def answer_ids(tokenizer, records, eos_id: int, pad_id: int) -> tuple[Tensor, Tensor]:
@@ -35,14 +35,17 @@ def sft_loss(model, inputs: dict, ids: Tensor, mask: Tensor, chunk_size: int) ->
     return -(out.logp * mask).sum() / mask.sum().clamp(min=1)
 
 
-def run_sft(cfg, out_dir: str | Path, *, on_step=None) -> Path:
+def run_sft(cfg, out_dir: str | Path, *, on_step=None, overwrite: bool = False) -> Path:
     """Train ``cfg.model.path`` on ``cfg.data.train_path`` for ``cfg.sft`` steps; save an HF checkpoint to
-    ``out_dir/model`` and the losses to ``out_dir/metrics.jsonl``. Returns the checkpoint dir."""
+    ``out_dir/model`` and the losses to ``out_dir/metrics.jsonl``. Returns the checkpoint dir. An ``out_dir`` that
+    already holds an SFT run is refused (``RunDirError``) unless ``overwrite`` (then it is moved aside)."""
     from tqdm.auto import tqdm
 
     from video_ktr.trainer.batches import PromptSource
+    from video_ktr.trainer.rundir import claim_run_dir
 
     out_dir = Path(out_dir)
+    claim_run_dir(out_dir, resume=False, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     acc = build_accelerator(cfg, log=False)
     torch.manual_seed(cfg.trainer.seed)
@@ -53,7 +56,6 @@ def run_sft(cfg, out_dir: str | Path, *, on_step=None) -> Path:
     opt, sched = build_optimizer(policy, cfg.optim, steps, lr=cfg.sft.lr)
     policy, opt, sched = acc.prepare(policy, opt, sched)
     log = RunLogger(out_dir, acc)
-    log.metrics_path.unlink(missing_ok=True)
     model = base_model(acc.unwrap_model(policy))
     gc, tok = model.generation_config, processor.tokenizer
     for step in tqdm(range(1, steps + 1), desc="sft", unit="step", disable=not cfg.trainer.progress_bar):
@@ -67,7 +69,7 @@ def run_sft(cfg, out_dir: str | Path, *, on_step=None) -> Path:
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"sft: non-finite loss {loss.item()} at step {step}; lower sft.lr")
             acc.backward(loss)
-            acc.clip_grad_norm_(policy.parameters(), cfg.optim.max_grad_norm)
+            acc.clip_grad_norm_(policy.parameters(), clip_norm(cfg.optim))
             opt.step(), sched.step(), opt.zero_grad(set_to_none=True)
         m = {"loss/sft": loss.item(), **t.pop()}
         log.log_metrics(step, m)
