@@ -73,4 +73,6 @@ def test_template_file_everywhere_a_name_is_accepted(tmp_path):
     with pytest.raises(ValueError, match=r"bad.txt uses unknown field\(s\) \['solution'\]"):
         build_prompt(rec, str(bad))
     with pytest.raises(KeyError, match="unknown prompt template .no_such_template.: neither a registered name"):
+        build_prompt(rec, "no_such_template")
+    with pytest.raises(ValueError, match="data.template='no_such_template' is neither a registered template nor a"):
         load_config(None, ["data.template=no_such_template"])

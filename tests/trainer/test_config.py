@@ -67,3 +67,15 @@ def test_reward_names_and_hyperparameters_checked_when_built():
     with pytest.raises(ValueError):
         load_config(None, {"reward": {"names": ["accuracy", "format", "length"],
                                       "kwargs": {"length": {"no_such_hyperparameter": 1}}}})
+
+
+def test_new_fields_are_validated():
+    import pytest
+
+    for override, key in (("ktr.on_constant=some", "ktr.on_constant"), ("ktr.constant_tol=-1", "ktr.constant_tol"),
+                          ("data.video_time=seconds", "data.video_time"),
+                          ("data.video_min_pixels=0", "data.video_min_pixels")):
+        with pytest.raises(ValueError) as e:
+            load_config(None, [override])
+        assert str(e.value).startswith(key + "="), str(e.value)
+    assert load_config(None, ["ktr.on_constant=none"]).ktr.on_constant == "none"

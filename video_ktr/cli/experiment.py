@@ -14,8 +14,10 @@ def experiment(ctx: typer.Context,
                                                 help="An algorithm preset, or 'label=algorithm key=value ...' "
                                                      "(e.g. 'ktr_none=ktr ktr.on_constant=none'); repeat. The "
                                                      "first is the baseline of the paired differences."),
-               seeds: int = typer.Option(5, "--seeds", help="Paired seeds 0..N-1 (each seed: same prompts and "
-                                                            "sampling seed for every method)."),
+               seeds: str = typer.Option("5", "--seeds", help="N = paired seeds 0..N-1, or a list '3,4' (each "
+                                                            "seed: same prompts and sampling seed for every "
+                                                            "method; finished runs are reused, so two processes "
+                                                            "can split the seeds and a last call tabulates all)."),
                out: Path = typer.Option(Path("runs/experiment"), "--out", help="Output dir (resumable)."),
                init: str = typer.Option(None, "--init", help="Starting checkpoint (default: train one CoT-SFT "
                                                              "checkpoint with the config's sft section)."),
@@ -39,9 +41,10 @@ def experiment(ctx: typer.Context,
         over.setdefault("trainer", {})["max_steps"] = steps
     try:
         methods = [Method.parse(m) for m in method]
-        if seeds < 1:
-            raise ValueError(f"--seeds {seeds}: need at least 1")
-        run_experiment(config, over, methods, list(range(seeds)), out, init=init, echo=typer.echo)
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()] if "," in seeds else list(range(int(seeds)))
+        if not seed_list or min(seed_list) < 0:
+            raise ValueError(f"--seeds {seeds}: give N >= 1 or a list of seeds >= 0")
+        run_experiment(config, over, methods, seed_list, out, init=init, echo=typer.echo)
     except (KeyError, ValueError, FileNotFoundError) as e:
         raise typer.BadParameter(str(e).strip('"')) from None
     typer.echo((out / "experiment.md").read_text())

@@ -84,7 +84,7 @@ def run_one(config_path, overrides: dict, method: Method, seed: int, init: str, 
         return json.loads(done.read_text())
     cfg = run_config(config_path, overrides, method, seed, init, run_dir)
     t0 = time.perf_counter()
-    trainer = RLTrainer(cfg).setup()
+    trainer = RLTrainer(cfg, overwrite=True).setup()  # a run without result.json was interrupted: redo it
     history = trainer.train()
     train_s = time.perf_counter() - t0
     ckpt = trainer.run_dir / "checkpoints" / f"step-{trainer.step_done}" / "model"
@@ -227,7 +227,7 @@ def run_experiment(config_path, overrides: dict, methods: list[Method], seeds: l
         init = out / "sft" / "model"
         if not (init / "config.json").is_file():
             echo(f"CoT-SFT: {cfg.sft.max_steps} steps, lr {cfg.sft.lr} -> {init}")
-            run_sft(cfg, out / "sft")
+            run_sft(cfg, out / "sft", overwrite=True)
     before_path = out / "before.json"
     if before_path.is_file():
         before = json.loads(before_path.read_text())
