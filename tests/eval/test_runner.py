@@ -113,3 +113,25 @@ def test_other_families_run(tiny_models, toy_data, tmp_path, family):
     s = evaluate(str(tiny_models[family]), "video_r1", toy_data / "eval.json", tmp_path, frames=4, limit=3,
                  decoding=Decoding(max_new_tokens=3, greedy=True))
     assert s["num_done"] == 3 and s["decoding"]["greedy"]
+
+
+def test_evaluate_checkpoint_uses_the_training_budget(nano_model, toy_data, tmp_path):
+    """train/demo before/after evals: the training run's frame budget (here 2 fps, 4–6 frames; and 6 fixed
+    frames), written into the summaries; every generated answer saw that many frames."""
+    from video_ktr.config import load_config
+    from video_ktr.trainer.batches import media_budget
+    from video_ktr.trainer.report import evaluate_checkpoint
+
+    for overrides in ({"data.max_frames": 6, "data.min_frames": 4}, {"data.nframes": 6}):
+        cfg = load_config(None, [f"{k}={v}" for k, v in {"data.eval_path": toy_data / "eval.json",
+                                                          "eval.max_samples": 3, "eval.max_new_tokens": 4,
+                                                          **overrides}.items()])
+        out = tmp_path / str(len(overrides))
+        evaluate_checkpoint(cfg, nano_model, out, holmes_dir=toy_data / "holmes")
+        for bench in ("video_r1", "holmes"):
+            s = json.loads((out / bench / "summary.json").read_text())
+            assert s["budget"] == media_budget(cfg.data).as_dict()
+            rows = [json.loads(x) for x in (out / bench / "results.jsonl").read_text().splitlines()]
+            assert rows and all(r["num_frames"] in (4, 6) for r in rows if r.get("num_frames", 1) > 1)
+        md = (out / "video_r1" / "summary.md").read_text()
+        assert ("6 frames" if "data.nframes" in overrides else "2.0 fps, 4–6 frames") in md

@@ -81,7 +81,9 @@ def direct_prompt(record) -> str:
 
 @PROMPTS.register("video_holmes")
 def video_holmes_prompt(record) -> str:
-    return HOLMES_PROMPT.format(question=record.problem, options=options_as_dict(record.options))
+    """Options written as the official script writes them: "A: text, B: text, …"."""
+    options = ", ".join(f"{k}: {v}" for k, v in options_as_dict(record.options).items())
+    return HOLMES_PROMPT.format(question=record.problem, options=options)
 
 
 # Fields a template file may use ({name}); literal braces are written {{ and }}.

@@ -1,14 +1,17 @@
-"""Benchmark adapters: each reads its benchmark's *own released* annotation format from a local folder, validates
-every row, checks that the media exist, and returns ``EvalItem``s. A bad row raises a ``ValueError`` naming the
-file, the row and the field; missing videos raise one error listing how many, a few examples, and where they were
-looked for (or are skipped and counted with ``on_missing="skip"``).
+"""Benchmark adapters: each reads its benchmark's files *as released* from a local folder, validates every row,
+checks that the media exist, and returns ``EvalItem``s whose ids are unique by construction. A bad row raises a
+``ValueError`` naming the file, the row and the field; missing videos raise one error listing how many, a few
+examples, and where they were looked for (or are skipped and counted with ``on_missing="skip"``);
+``check_media=False`` reads and validates the annotations only (``video-ktr eval --no-media``).
 
 Folder layouts (README "Evaluation"):
-  holmes    DIR/test_Video-Holmes.json, DIR/videos/<video ID>.mp4                    (Video-Holmes test, 1,837 q)
+  holmes    DIR/test_Video-Holmes.json, DIR/videos/<video ID>.mp4       id "<video ID>/<Question ID>"
   videomme  DIR/videomme/test-*.parquet (or *.json/*.jsonl rows), DIR/data/<videoID>.mp4  (lmms-lab/Video-MME)
-  mmvu      DIR/validation.json, DIR/videos/<subject>/<n>.mp4                         (yale-nlp/MMVU validation)
-  videommmu DIR/<Track>/*.parquet|json|jsonl for Perception/Comprehension/Adaptation, DIR/videos/<id>.mp4
-  video_r1  a Video-R1-schema eval JSON (file, or DIR with eval.json / one *.json); media under its folder
+  mmvu      DIR/validation.json, DIR/videos/<subject>/<n>.mp4            (yale-nlp/MMVU validation)
+  videommmu DIR/{perception,comprehension,adaptation}_video.json ({"<Track>": {"0": row, …}}) or the lmms-lab
+            parquet rows DIR/<Track>/*.parquet; videos <id>.mp4 anywhere under DIR    id "<Track>/<id>"
+  video_r1  a Video-R1-schema eval JSON (file, or DIR with eval.json / one *.json); media under its folder;
+            ``data_type: "frame"`` rows are folders of frames, read as videos (``video_ktr.eval.media``)
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ class BenchLoad:
     source: Path
     missing: list[str] = field(default_factory=list)
     left_out: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)   # rows kept but worth a count (e.g. one option)
 
     def summary(self) -> str:
         s = f"{len(self.items)} questions from {self.source}"
@@ -39,30 +43,40 @@ class BenchLoad:
             s += f"; {len(self.missing)} skipped for missing media"
         for why, n in self.left_out.items():
             s += f"; {n} left out ({why})"
+        for why, n in self.warnings.items():
+            s += f"; warning: {n} {why}"
         return s
 
 
 # ----------------------------------------------------------------------------------------------------- reading
 def read_rows(path: Path) -> list[dict]:
-    """Rows of a .json (list, or {"data"|"test"|…: list}), .jsonl or .parquet (needs ``pyarrow``) file."""
+    """Rows of a .json, .jsonl or .parquet (needs ``pyarrow``, the ``eval`` extra) file. JSON may be a list of
+    rows, one list inside an object ({"data": [...]}), or a dict of rows keyed by index — also nested one level,
+    as VideoMMMU releases it: ``{"Perception": {"0": row, "1": row, …}}``."""
     if path.suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError:
-            raise ImportError(f"reading {path} needs pyarrow (pip install pyarrow), or convert it to JSON "
-                              f"first") from None
+            raise ImportError(f"reading {path} needs pyarrow: pip install -e '.[eval]' (or pip install pyarrow)"
+                              ) from None
         return pq.read_table(path).to_pylist()
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     data = json.loads(text)
+    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), (dict, list)):
+        data = next(iter(data.values()))                       # {"Perception": {...}} / {"data": [...]}
     if isinstance(data, dict):
-        lists = [v for v in data.values() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise ValueError(f"{path}: expected a JSON list of questions (or one list inside an object)")
-        data = lists[0]
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of questions, got {type(data).__name__}")
+        if data and all(isinstance(v, dict) for v in data.values()):
+            data = list(data.values())                         # {"0": row, "1": row, …}
+        else:
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) != 1:
+                raise ValueError(f"{path}: expected a JSON list of questions, one list inside an object, or a "
+                                 f"dict of rows keyed by index")
+            data = lists[0]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise ValueError(f"{path}: expected JSON rows (objects), got {type(data).__name__}")
     return data
 
 
@@ -90,17 +104,22 @@ def _find_annotations(data: Path, names: tuple[str, ...], globs: tuple[str, ...]
 
 
 def _check_media(items: list[EvalItem], source: Path, bench: str, where: str, on_missing: str,
-                 left_out: dict[str, int] | None = None) -> BenchLoad:
+                 left_out: dict[str, int] | None = None, check_media: bool = True,
+                 warnings: dict[str, int] | None = None) -> BenchLoad:
     if on_missing not in ON_MISSING:
         raise ValueError(f"on_missing={on_missing!r}; choose one of {ON_MISSING}")
-    missing = [str(it.media_path) for it in items if not Path(it.media_path).is_file()]
+    _unique_ids(items, source)
+    if not check_media:
+        return BenchLoad(items, source, [], dict(left_out or {}), dict(warnings or {}))
+    present = [Path(it.media_path).exists() for it in items]     # a file, or a folder of frames
+    missing = [str(it.media_path) for it, ok in zip(items, present) if not ok]
     if missing and on_missing == "raise":
         raise FileNotFoundError(
             f"{bench}: {len(missing)} of {len(items)} media files are missing (expected {where}), e.g. "
             f"{missing[:3]}; download/unpack them there, or pass on_missing='skip' (--skip-missing) to evaluate "
             f"the rest")
-    keep = [it for it in items if Path(it.media_path).is_file()]
-    return BenchLoad(keep, source, missing, dict(left_out or {}))
+    keep = [it for it, ok in zip(items, present) if ok]
+    return BenchLoad(keep, source, missing, dict(left_out or {}), dict(warnings or {}))
 
 
 def _letter_options(options: list, path: Path, i: int) -> list[str]:
@@ -109,17 +128,19 @@ def _letter_options(options: list, path: Path, i: int) -> list[str]:
 
     opts = [str(o) for o in options]
     try:
-        parse_options(opts)
-        return opts
+        if len(parse_options(opts)) == len(opts):
+            return opts
     except ValueError:
-        if len(opts) > 26:
-            raise ValueError(f"{path} row {i}: {len(opts)} options, more than letters A–Z") from None
-        return [f"{chr(65 + k)}. {o}" for k, o in enumerate(opts)]
+        pass
+    if len(opts) > 26:
+        raise ValueError(f"{path} row {i}: {len(opts)} options, more than letters A–Z")
+    return [f"{chr(65 + k)}. {o}" for k, o in enumerate(opts)]
 
 
 # --------------------------------------------------------------------------------------------------- adapters
-def load_holmes(data: Path, on_missing: str = "raise") -> BenchLoad:
-    """Video-Holmes test split (``test_Video-Holmes.json``): 7 question types, options A–F, videos by video ID."""
+def load_holmes(data: Path, on_missing: str = "raise", check_media: bool = True) -> BenchLoad:
+    """Video-Holmes test split (``test_Video-Holmes.json``): 7 question types, options A–F, videos by video ID.
+    Question IDs repeat across films, so an item's id is "<video ID>/<Question ID>"."""
     path = _find_annotations(Path(data), ("test_Video-Holmes.json",), ("*.json",), "holmes")
     root = path.parent
     items = []
@@ -136,15 +157,15 @@ def load_holmes(data: Path, on_missing: str = "raise") -> BenchLoad:
                              f"{sorted(options)}")
         vid = str(_field(row, "video ID", path, i))
         items.append(EvalItem(
-            id=qid, question=str(_field(row, "Question", path, i, str)),
+            id=f"{vid}/{qid}", question=str(_field(row, "Question", path, i, str)),
             options=[f"{k}. {v}" for k, v in options.items()], answer=answer, problem_type="multiple choice",
             data_type="video", media_path=root / "videos" / f"{vid}.mp4", groups={"type": qtype},
-            extra={"video_id": vid, "options_dict": dict(options)}))
-    _unique_ids(items, path)
-    return _check_media(items, path, "holmes", f"at {root}/videos/<video ID>.mp4", on_missing)
+            extra={"video_id": vid, "question_id": qid, "options_dict": dict(options)}))
+    return _check_media(items, path, "holmes", f"at {root}/videos/<video ID>.mp4", on_missing,
+                        check_media=check_media)
 
 
-def load_videomme(data: Path, on_missing: str = "raise") -> BenchLoad:
+def load_videomme(data: Path, on_missing: str = "raise", check_media: bool = True) -> BenchLoad:
     """VideoMME test (lmms-lab/Video-MME parquet, or the same rows as JSON/JSONL): 4 options, 3 durations."""
     data = Path(data)
     path = _find_annotations(data, ("videomme/test-00000-of-00001.parquet", "videomme.json", "videomme.jsonl"),
@@ -167,11 +188,11 @@ def load_videomme(data: Path, on_missing: str = "raise") -> BenchLoad:
                     "sub_category": str(row["sub_category"]), "task_type": str(row["task_type"])},
             extra={k: row.get(k) for k in ("video_id", "videoID", "url", "duration", "domain", "sub_category",
                                             "task_type")}))
-    _unique_ids(items, path)
-    return _check_media(items, path, "videomme", f"at {root}/data/<videoID>.mp4 (or videos/)", on_missing)
+    return _check_media(items, path, "videomme", f"at {root}/data/<videoID>.mp4 (or videos/)", on_missing,
+                        check_media=check_media)
 
 
-def load_mmvu(data: Path, on_missing: str = "raise") -> BenchLoad:
+def load_mmvu(data: Path, on_missing: str = "raise", check_media: bool = True) -> BenchLoad:
     """MMVU validation (yale-nlp/MMVU ``validation.json``): the multiple-choice subset, reported as MMVU(mc)."""
     path = _find_annotations(Path(data), ("validation.json",), ("*.json",), "mmvu")
     root = path.parent
@@ -195,56 +216,9 @@ def load_mmvu(data: Path, on_missing: str = "raise") -> BenchLoad:
             id=str(_field(row, "id", path, i)), question=str(_field(row, "question", path, i, str)),
             options=[f"{k}. {v}" for k, v in choices.items()], answer=answer, problem_type="multiple choice",
             data_type="video", media_path=root / rel.lstrip("./"), groups=groups, extra={"video": video}))
-    _unique_ids(items, path)
     return _check_media(items, path, "mmvu", f"at {root}/videos/<subject>/<n>.mp4", on_missing,
-                        {"open-ended questions (MMVU(mc) is the multiple-choice subset)": left_out} if left_out else {})
-
-
-def load_videommmu(data: Path, on_missing: str = "raise") -> BenchLoad:
-    """VideoMMMU (lmms-lab/VideoMMMU): one folder (or file) per track; MMMU-style multiple-choice and open rows."""
-    data = Path(data)
-    if not data.is_dir():
-        raise FileNotFoundError(f"videommmu: {data} is not a folder with {list(VIDEOMMMU_TRACKS)} sub-folders")
-    items = []
-    for track in VIDEOMMMU_TRACKS:
-        files = sorted(p for ext in ("parquet", "json", "jsonl") for p in
-                       [*(data / track).glob(f"*.{ext}"), *data.glob(f"{track}.{ext}")])
-        if not files:
-            raise FileNotFoundError(f"videommmu: no annotation file for track {track!r}: expected "
-                                    f"{data}/{track}/*.parquet (or .json/.jsonl) or {data}/{track}.json")
-        for path in files:
-            for i, row in enumerate(read_rows(path)):
-                qid = str(_field(row, "id", path, i))
-                options = _letter_options(list(row.get("options") or []), path, i)
-                answer = str(_field(row, "answer", path, i)).strip()
-                qtype = str(row.get("question_type") or ("multiple-choice" if options else "open"))
-                is_mc = qtype == "multiple-choice" and bool(options)
-                ptype = "multiple choice" if is_mc else ("numerical" if parse_number(answer) is not None
-                                                         else "free-form")
-                candidates = [data / "videos" / f"{qid}.mp4", data / track / f"{qid}.mp4",
-                              data / track / "videos" / f"{qid}.mp4"]
-                media = next((c for c in candidates if c.is_file()), candidates[0])
-                items.append(EvalItem(
-                    id=qid, question=str(_field(row, "question", path, i, str)), options=options if is_mc else [],
-                    answer=answer, problem_type=ptype, data_type="video", media_path=media,
-                    groups={"track": track, "question_type": qtype}, extra={"track": track}))
-    _unique_ids(items, data)
-    return _check_media(items, data, "videommmu", f"at {data}/videos/<id>.mp4 (or <Track>/<id>.mp4)", on_missing)
-
-
-def load_video_r1(data: Path, on_missing: str = "raise") -> BenchLoad:
-    """A Video-R1-schema eval JSON (mvbench, tempcompass, videomme, videommmu, vsibench, mmvu, or ours)."""
-    from video_ktr.data import load_records
-
-    path = _find_annotations(Path(data), ("eval.json", "eval.jsonl"), ("*.json", "*.jsonl"), "video_r1")
-    report = load_records(path, root=path.parent, on_error="raise")
-    items = [EvalItem(
-        id=str(r.problem_id), question=r.problem, options=list(r.options), answer=r.answer,
-        problem_type=r.problem_type, data_type=r.data_type, media_path=Path(r.media_path),
-        groups={"problem_type": r.problem_type, "data_source": r.data_source or "unknown"},
-        extra={"data_source": r.data_source}) for r in report.records]
-    _unique_ids(items, path)
-    return _check_media(items, path, "video_r1", f"under {path.parent} (each row's 'path')", on_missing)
+                        {"open-ended questions (MMVU(mc) is the multiple-choice subset)": left_out} if left_out
+                        else {}, check_media=check_media)
 
 
 def _unique_ids(items: list[EvalItem], path: Path) -> None:

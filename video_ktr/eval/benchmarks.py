@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from video_ktr.eval import adapters, exports
+from video_ktr.eval import adapters, adapters_more, exports
 from video_ktr.eval.items import EvalItem
 from video_ktr.registry import Registry
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """load(data_dir, on_missing) -> BenchLoad; scorer: default scorer name; template: prompt template name in
+    """load(data_dir, on_missing, check_media) -> BenchLoad; scorer: default scorer name; template: prompt template name in
     ``video_ktr.data``'s prompt registry; export(rows, items, out_dir) -> Path writes the official result file."""
 
     name: str
@@ -33,9 +33,10 @@ for _b in (
               "without subtitles"),
     Benchmark("mmvu", adapters.load_mmvu, "mmvu_mc", "reasoning", None,
               "MMVU validation (yale-nlp/MMVU validation.json; 625 multiple-choice of 1,000)"),
-    Benchmark("videommmu", adapters.load_videommmu, "mmmu", "reasoning", None,
-              "VideoMMMU test (lmms-lab/VideoMMMU: Perception, Comprehension, Adaptation; 900 questions)"),
-    Benchmark("video_r1", adapters.load_video_r1, "video_r1", "reasoning", None,
+    Benchmark("videommmu", adapters_more.load_videommmu, "videommmu", "reasoning", None,
+              "VideoMMMU test (perception/comprehension/adaptation_video.json or lmms-lab/VideoMMMU parquet; "
+              "900 questions)"),
+    Benchmark("video_r1", adapters_more.load_video_r1, "video_r1", "reasoning", None,
               "Video-R1 eval JSONs (eval_mvbench/tempcompass/videomme/videommmu/vsibench/mmvu.json)"),
 ):
     BENCHMARKS.add(_b.name, _b)

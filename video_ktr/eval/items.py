@@ -10,12 +10,14 @@ from typing import Any
 class EvalItem:
     """A benchmark question normalised to the Video-R1 vocabulary (METHOD §5).
 
-    id: unique within its benchmark (the official question id, as a string).
+    id: unique within its benchmark by construction (the official question id, prefixed where the release
+        repeats ids: Holmes "<video ID>/<Question ID>", VideoMMMU "<Track>/<id>").
     options: "A. text" lines ([] for open questions). answer: gold option letter, number or text.
     problem_type: a Video-R1 problem type ("multiple choice", "numerical", "free-form", "regression", "OCR").
     groups: reporting dimension → value, exactly as the benchmark reports (e.g. {"type": "TCI"},
         {"duration": "short", "domain": …, "task_type": …}); the summary breaks accuracy down by each key.
-    extra: benchmark fields the scorers/exports need (e.g. VideoMME's video_id, an MMMU open gold list).
+    extra: benchmark fields the scorers/exports need (VideoMME's video_id; VideoMMMU's raw question_type and
+        options as released, "answers" for a gold list; "frames_dir" for a Video-R1 row that is a frame folder).
     """
 
     id: str

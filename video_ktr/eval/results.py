@@ -62,31 +62,48 @@ def append_results(path: Path, rows: list[dict]) -> None:
         os.fsync(f.fileno())
 
 
-def _cell(total: int, answered: int, score: float, answered_only: bool) -> dict:
-    denom = answered if answered_only else total
+def _cell(total: int, answered: int, score: float, answered_only: bool, dropped: int = 0) -> dict:
+    denom = answered if answered_only else total - dropped
     return {"accuracy": 100.0 * score / denom if denom else None, "score_sum": score, "answered": answered,
-            "total": total}
+            "total": total, "dropped": dropped}
+
+
+def _cells(rows: list[dict], answered_only: bool) -> dict:
+    return _cell(len(rows), sum(bool(r["answered"]) for r in rows), sum(r["score"] for r in rows), answered_only,
+                 sum(bool(r.get("dropped")) for r in rows))
 
 
 def summarize(rows: list[dict], items: list[EvalItem], *, answered_only: bool) -> dict:
-    """Overall and per-group accuracy (percent) with counts. Items without a result line count as ``missing``
-    (never as wrong). answered_only: the denominator is the answered questions (VideoMME official)."""
+    """Overall and per-group scores (percent) with counts, as the benchmarks report them.
+
+    Items without a result line count as ``missing`` (never as wrong); items whose media could not be decoded
+    are ``skipped`` (by reason) and outputs the benchmark drops (VideoMMMU's empty responses) are left out of the
+    denominators. answered_only: the denominator is the answered questions (VideoMME official). Regression items
+    (Video-R1) are reported apart as ``mra`` (mean relative accuracy, percent); ``overall`` is the accuracy of
+    the other items, as Video-R1's ``mean_acc`` / ``mean_mra``.
+    """
     by_id = {r["id"]: r for r in rows}
     done = [by_id[it.id] for it in items if it.id in by_id]
-    groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0.0]))
-    for r in done:
+    skipped = [r for r in done if r.get("skipped")]
+    scored = [r for r in done if not r.get("skipped")]
+    acc_rows = [r for r in scored if r.get("metric", "accuracy") == "accuracy"]
+    mra_rows = [r for r in scored if r.get("metric") == "mra"]
+    groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for r in scored:
         for key, value in r["groups"].items():
-            g = groups[key][value]
-            g[0] += 1
-            g[1] += int(r["answered"])
-            g[2] += r["score"]
-    overall = _cell(len(done), sum(r["answered"] for r in done), sum(r["score"] for r in done), answered_only)
+            groups[key][value].append(r)
+    skip_reasons: dict[str, int] = defaultdict(int)
+    for r in skipped:
+        skip_reasons[r["skipped"]] += 1
     return {
-        "overall": overall,
-        "groups": {k: {v: _cell(*c, answered_only) for v, c in sorted(vals.items())} for k, vals in groups.items()},
+        "overall": _cells(acc_rows, answered_only),
+        **({"mra": _cells(mra_rows, False)} if mra_rows else {}),
+        "groups": {k: {v: _cells(rs, answered_only) for v, rs in sorted(vals.items())} for k, vals in groups.items()},
         "num_questions": len(items), "num_done": len(done), "missing": len(items) - len(done),
-        "mean_time_s": sum(r["time_s"] for r in done) / len(done) if done else None,
-        "mean_tokens": sum(r["num_tokens"] for r in done) / len(done) if done else None,
+        "skipped": dict(skip_reasons), "skipped_media": [r["media"] for r in skipped][:20],
+        "dropped": sum(bool(r.get("dropped")) for r in scored), "capped": sum(bool(r.get("capped")) for r in scored),
+        "mean_time_s": sum(r["time_s"] for r in scored) / len(scored) if scored else None,
+        "mean_tokens": sum(r["num_tokens"] for r in scored) / len(scored) if scored else None,
     }
 
 
@@ -94,23 +111,46 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
 
+def budget_text(b: dict) -> str:
+    """"32 frames, ≤ 200704 px/frame" or "2.0 fps, 4–16 frames, ≤ 100352 px/frame"."""
+    frames = (f"{b['nframes']} frames" if b.get("nframes") else
+              f"{b.get('fps')} fps, {b.get('min_frames')}–{b.get('max_frames')} frames")
+    return f"{frames}, ≤ {b['video_max_pixels']} px/frame"
+
+
 def markdown_table(summary: dict) -> str:
-    """A summary as markdown: a header naming benchmark, model, scorer and budget, then overall + per-group rows."""
-    s, b = summary, summary["budget"]
+    """A summary as markdown: a header naming benchmark, model, scorer, prompt, budget and decoding, then overall
+    (+ MRA) and per-group rows, then skips, drops and load warnings."""
+    s = summary
     denom = "answered" if s["answered_only"] else "all questions"
-    frames = f"{b['nframes']} frames" if b.get("nframes") else f"{b.get('fps')} fps ≤ {b.get('max_frames')} frames"
     lines = [f"### {s['bench']} — {s['model']}", "",
-             f"scorer `{s['scorer']}` (accuracy over {denom}) · prompt `{s['template']}` · {frames}, ≤ "
-             f"{b['video_max_pixels']} px/frame · decoding {s['decoding']}", "",
-             "| group | value | accuracy % | correct | answered | total |", "|---|---|---:|---:|---:|---:|"]
+             f"scorer `{s['scorer']}` (accuracy over {denom}) · prompt `{s['template']}` · "
+             f"{budget_text(s['budget'])} · decoding {s['decoding']}", "",
+             "| group | value | score % | correct | answered | total |", "|---|---|---:|---:|---:|---:|"]
 
     def row(group: str, value: str, c: dict) -> str:
         return (f"| {group} | {value} | {_pct(c['accuracy'])} | {c['score_sum']:g} | {c['answered']} | "
                 f"{c['total']} |")
 
-    lines.append(row("**overall**", "", s["overall"]))
+    lines.append(row("**accuracy**", "", s["overall"]))
+    if "mra" in s:
+        lines.append(row("**MRA** (regression)", "", s["mra"]))
     for key, vals in s["groups"].items():
         lines += [row(key, value, c) for value, c in vals.items()]
+    notes = []
+    if s.get("skipped"):
+        notes.append(f"skipped (media could not be decoded): {sum(s['skipped'].values())} "
+                     f"({', '.join(f'{k}: {v}' for k, v in s['skipped'].items())}), e.g. {s['skipped_media'][:3]}")
+    if s.get("missing_media"):
+        notes.append(f"{s['missing_media']} questions left out at load for missing media (--skip-missing)")
+    if s.get("dropped"):
+        notes.append(f"{s['dropped']} empty outputs dropped from the denominator (the benchmark's rule)")
+    if s.get("capped"):
+        notes.append(f"{s['capped']} outputs parsed on their tail only (longer than the parser's cap)")
+    for why, n in (s.get("load_warnings") or {}).items():
+        notes.append(f"warning: {n} {why}")
     if s.get("missing"):
-        lines += ["", f"{s['missing']} of {s['num_questions']} questions have no result yet (rerun to resume)."]
+        notes.append(f"{s['missing']} of {s['num_questions']} questions have no result yet (rerun to resume)")
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"

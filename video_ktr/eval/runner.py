@@ -65,21 +65,46 @@ def _check_resume(out: Path, run: dict, overwrite: bool) -> None:
     path.write_text(json.dumps(run, indent=2))
 
 
+ON_BAD_MEDIA = ("skip", "raise")
+
+
+class LazyBackend:
+    """A backend that loads its model on first use: a rerun with nothing left to generate never loads it."""
+
+    def __init__(self, model, **kwargs):
+        self._args, self._kwargs, self._backend = model, kwargs, None
+
+    def get(self):
+        if self._backend is None:
+            self._backend = make_backend(self._args, **self._kwargs)
+        return self._backend
+
+    def patch_multiple(self) -> int:
+        return self.get().patch_multiple()
+
+    def generate(self, *args, **kwargs):
+        return self.get().generate(*args, **kwargs)
+
+
 def evaluate(model, bench: str, data_dir: str | Path, out_dir: str | Path, *, frames: int | None = 32,
-             max_pixels: int = EVAL_MAX_PIXELS, scorer: str | None = None, template: str | None = None,
-             decoding: Decoding | None = None, batch_size: int = 8, limit: int | None = None,
-             on_missing: str = "raise", backend: str = "hf", overwrite: bool = False,
-             progress: Callable[[int, int], None] | None = None, model_name: str | None = None,
-             video_time: str = "absolute") -> dict:
+             max_pixels: int = EVAL_MAX_PIXELS, budget=None, scorer: str | None = None,
+             template: str | None = None, decoding: Decoding | None = None, batch_size: int = 8,
+             limit: int | None = None, on_missing: str = "raise", on_bad_media: str = "skip", backend: str = "hf",
+             overwrite: bool = False, progress: Callable[[int, int], None] | None = None,
+             model_name: str | None = None, video_time: str = "absolute") -> dict:
     """Evaluate ``model`` on ``bench`` (a ``BENCHMARKS`` name) read from ``data_dir``; write into ``out_dir``.
 
     model: checkpoint path, (model, processor) pair, or a backend from ``make_backend`` (reused across calls).
-    frames: exact frames per video (16/32/64; None = the 2-fps training sampling); max_pixels: per-frame cap.
+    frames: exact frames per video (16/32/64; None = the 2-fps training sampling); max_pixels: per-frame cap;
+    budget: a full ``MediaBudget`` instead (e.g. a training run's: ``trainer.batches.media_budget(cfg.data)``).
+    video_time: with ``frames``: M-RoPE times as the checkpoint was trained (absolute | reference, MediaBudget).
     scorer / template: override the benchmark's official scorer / prompt. limit: first N questions only.
-    on_missing: "raise" | "skip" questions whose media file is missing. progress(done, total) after each batch.
-    Returns the summary dict (also written to ``summary.json``).
+    on_missing: "raise" | "skip" questions whose media file is missing when the annotations are read.
+    on_bad_media: "skip" (default) | "raise" for media that cannot be decoded during the run: a skip is written
+    as a result line (so a rerun does not retry it) and counted in the summary's ``skipped``.
+    progress(done, total) after each batch. Returns the summary dict (also written to ``summary.json``).
     """
-    from video_ktr.data import build_prompt, load_media, prompt_template
+    from video_ktr.data import build_prompt, prompt_template
 
     b = BENCHMARKS.get(bench)
     sc = SCORERS.get(scorer or b.scorer)
@@ -87,13 +112,16 @@ def evaluate(model, bench: str, data_dir: str | Path, out_dir: str | Path, *, fr
     prompt_template(template)  # a registered name or a template file; loud otherwise
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
+    if on_bad_media not in ON_BAD_MEDIA:
+        raise ValueError(f"on_bad_media={on_bad_media!r}; choose one of {ON_BAD_MEDIA}")
     decoding = decoding or Decoding()
     loaded = b.load(Path(data_dir), on_missing=on_missing)
     items = loaded.items[:limit] if limit else loaded.items
-    budget = eval_budget(frames, max_pixels, video_time)
+    budget = budget or eval_budget(frames, max_pixels, video_time)
     run = {"bench": bench, "data": str(data_dir), "split": b.split, "model": model_name or _model_name(model),
            "scorer": sc.name, "template": template, "budget": budget.as_dict(), "decoding": decoding.as_dict(),
-           "backend": backend, "num_questions": len(items), "load": loaded.summary()}
+           "backend": backend, "num_questions": len(items), "load": loaded.summary(),
+           "load_warnings": loaded.warnings, "missing_media": len(loaded.missing)}
     out = Path(out_dir)
     _check_resume(out, run, overwrite)
     results_path = out / "results.jsonl"
@@ -112,8 +140,8 @@ def evaluate(model, bench: str, data_dir: str | Path, out_dir: str | Path, *, fr
         progress(num_done, len(items))
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
-        rows_new = _run_batch(gen, sc, batch, bench, template, budget, hashes,
-                              seed=decoding.seed + num_done, load_media=load_media)
+        rows_new = _run_batch(gen, sc, batch, bench, template, budget, hashes, seed=decoding.seed + num_done,
+                              on_bad_media=on_bad_media)
         append_results(results_path, rows_new)
         rows += rows_new
         num_done += len(batch)
@@ -122,24 +150,45 @@ def evaluate(model, bench: str, data_dir: str | Path, out_dir: str | Path, *, fr
     summary = {**run, **summarize(rows, items, answered_only=sc.answered_only), "answered_only": sc.answered_only,
                "dropped_partial_line": bool(dropped), "exports": {}}
     if b.export and rows:
-        summary["exports"][bench] = str(b.export(rows, items, out))
+        summary["exports"][bench] = str(b.export([r for r in rows if not r.get("skipped")], items, out))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(markdown_table(summary))
     return summary
 
 
 def _run_batch(gen, sc, batch: list[EvalItem], bench: str, template: str, budget, hashes: dict, *, seed: int,
-               load_media) -> list[dict]:
-    records = [it.to_record(bench) for it in batch]
-    media = [load_media(r, budget, gen.patch_multiple()) for r in records]
+               on_bad_media: str = "skip") -> list[dict]:
+    from video_ktr.data.media import MediaError
+    from video_ktr.eval.media import load_item_media
+
+    rows, ok, media = [], [], []
+    for it in batch:
+        record = it.to_record(bench)
+        try:
+            m = load_item_media(it, record, budget, gen.patch_multiple())
+        except MediaError as e:
+            if on_bad_media == "raise":
+                raise MediaError(f"question {it.id!r}: {e}; pass on_bad_media='skip' (--bad-media skip) to count "
+                                 f"it as a skip and go on", e.reason) from e
+            rows.append({"id": it.id, "prompt_hash": hashes[it.id], "skipped": e.reason, "error": str(e),
+                         "media": str(it.media_path), "groups": it.groups})
+            continue
+        ok.append((it, record))
+        media.append(m)
+    if not ok:
+        return rows
     t0 = time.perf_counter()
-    outs = gen.generate(records, media, template, seed=seed)
-    per_item = (time.perf_counter() - t0) / len(batch)
-    rows = []
-    for it, g, m in zip(batch, outs, media):
+    outs = gen.generate([r for _, r in ok], media, template, seed=seed)
+    per_item = (time.perf_counter() - t0) / len(ok)
+    for (it, _), g, m in zip(ok, outs, media):
         j = sc.judge(g.text, it)
         rows.append({"id": it.id, "prompt_hash": hashes[it.id], "output": g.text, "pred": j.pred,
                      "answer": it.answer, "score": j.score, "correct": j.correct, "answered": j.answered,
-                     "groups": it.groups, "num_tokens": g.num_tokens, "num_frames": m.num_frames,
-                     "time_s": round(per_item, 4)})
+                     "dropped": j.dropped, "capped": j.capped, "metric": _metric(it), "groups": it.groups,
+                     "num_tokens": g.num_tokens, "num_frames": m.num_frames, "time_s": round(per_item, 4)})
     return rows
+
+
+def _metric(item: EvalItem) -> str:
+    """Video-R1 reports regression (mean relative accuracy) apart from accuracy."""
+    return "mra" if item.problem_type == "regression" else "accuracy"

@@ -8,7 +8,8 @@ from pathlib import Path
 def evaluate_checkpoint(cfg, ckpt: str | Path, out_dir: str | Path, *,
                         holmes_dir: str | Path | None = None) -> dict[str, float]:
     """Held-out evaluation of ``ckpt`` through the benchmark harness (``video_ktr.eval``): greedy decoding, the
-    training frame budget, the Video-R1-format split ``cfg.data.eval_path`` (and, if given, a Video-Holmes-format
+    training run's frame/pixel budget (``cfg.data``: fps/nframes, min/max frames, pixel caps — written into each
+    summary's ``budget``), the Video-R1-format split ``cfg.data.eval_path`` (and, if given, a Video-Holmes-format
     folder with its official prompt and scorer). Results stream to ``out_dir/<bench>/`` (resumable JSONL, summary).
 
     Returns fractions in [0, 1]: {"eval/accuracy", "eval/format" (format reward of the raw outputs), "eval/n"}
@@ -16,15 +17,16 @@ def evaluate_checkpoint(cfg, ckpt: str | Path, out_dir: str | Path, *,
     """
     from video_ktr.eval import Decoding, evaluate, make_backend, read_results
     from video_ktr.rewards import format_reward
+    from video_ktr.trainer.batches import media_budget
 
     decoding = Decoding(greedy=True, max_new_tokens=cfg.eval.max_new_tokens)
     backend = make_backend(str(ckpt), decoding=decoding)
     out = Path(out_dir)
-    kw = dict(frames=cfg.data.nframes, max_pixels=cfg.data.video_max_pixels, decoding=decoding,
-              batch_size=cfg.eval.batch_size, limit=cfg.eval.max_samples, overwrite=True, model_name=str(ckpt),
-              video_time=cfg.data.video_time)
+    kw = dict(budget=media_budget(cfg.data), decoding=decoding, batch_size=cfg.eval.batch_size,
+              limit=cfg.eval.max_samples, overwrite=True, model_name=str(ckpt))
     s = evaluate(backend, "video_r1", cfg.data.eval_path, out / "video_r1", template=cfg.data.template, **kw)
     rows, _ = read_results(out / "video_r1" / "results.jsonl")
+    rows = [r for r in rows if not r.get("skipped")]
     fmt = format_reward([r["output"] for r in rows])
     res = {"eval/accuracy": (s["overall"]["accuracy"] or 0.0) / 100, "eval/format": sum(fmt) / max(len(fmt), 1),
            "eval/n": len(rows)}
