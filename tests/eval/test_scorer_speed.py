@@ -1,5 +1,7 @@
 """Every scorer runs in linear time: < 50 ms on 1 MB hostile outputs (best of 3), and the number scanner returns
-what the official (backtracking) patterns return."""
+what the official (backtracking) patterns return.
+
+Times are CPU seconds of this process (``time.process_time``): the bound is on our code, not on a busy CI machine."""
 from __future__ import annotations
 
 import random
@@ -51,9 +53,9 @@ def test_scorer_linear_on_1mb_hostile_output(scorer):
         for it in items():
             best = float("inf")
             for _ in range(3):
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 s.judge(text, it)
-                best = min(best, time.perf_counter() - t0)
+                best = min(best, time.process_time() - t0)
             if best > 0.05:
                 slow[f"{name}/{it.problem_type}"] = round(best * 1000, 1)
     assert not slow, f"{scorer}: over 50 ms (ms): {slow}"
