@@ -15,6 +15,6 @@ from video_ktr.eval.scorers import SCORERS, Judgement, Scorer
 
 __all__ = [
     "BACKENDS", "BENCHMARKS", "EVAL_MAX_PIXELS", "BenchLoad", "Benchmark", "Decoding", "EvalItem", "Generation",
-    "HFBackend", "Judgement", "LazyBackend", "SCORERS", "Scorer", "VLLMBackend", "eval_budget", "evaluate", "make_backend",
-    "markdown_table", "read_results", "read_rows", "summarize",
+    "HFBackend", "Judgement", "LazyBackend", "SCORERS", "Scorer", "VLLMBackend", "eval_budget", "evaluate",
+    "make_backend", "markdown_table", "read_results", "read_rows", "summarize",
 ]
