@@ -76,6 +76,7 @@ class RolloutConfig:
     max_resample: int = 0                 # DAPO dynamic sampling: extra rounds that replace all-equal-reward groups
                                           # by fresh prompts (0 = such groups are only left out of the loss)
     vllm_gpu_memory_utilization: float = 0.3  # vllm engine only (colocated with training)
+    vllm_max_model_len: int = 8192        # vllm engine only: prompt (with vision tokens) + completion, in tokens
 
     def __post_init__(self):
         if self.group_size < 2:

@@ -116,6 +116,7 @@ RULES: dict[str, Check] = {
     "rollout.shuffled_group_frac": FRACTION,
     "rollout.max_resample": NON_NEGATIVE,
     "rollout.vllm_gpu_memory_utilization": between(0, 1, lo_open=True),
+    "rollout.vllm_max_model_len": POSITIVE_INT,
     "reward.temporal_bonus": NON_NEGATIVE,
     "reward.temporal_ratio": POSITIVE,
     "reward.temporal_min_acc": FRACTION,

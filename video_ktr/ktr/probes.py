@@ -183,6 +183,11 @@ def _vision_outputs(model, inputs: dict) -> dict:
     return out
 
 
+def supports_cached_vision(model) -> bool:
+    """Whether ``model.model`` takes precomputed vision features (``mm_encoder_outputs``, transformers >= 5.21)."""
+    return "mm_encoder_outputs" in inspect.signature(model.model.forward).parameters
+
+
 @torch.no_grad()
 def fast_temporal_probe(model, inputs: dict, completion_ids: Tensor, completion_mask: Tensor, *,
                         generator: torch.Generator, vision: dict | None = None, mode: str = "shuffle",
@@ -194,6 +199,12 @@ def fast_temporal_probe(model, inputs: dict, completion_ids: Tensor, completion_
     tower once. mode: a PERMUTATIONS name applied to temporal patches (frame pairs); ``segment`` counts frames.
     Returns (output, per-video patch orders). Images are left as they are.
     """
+    if not supports_cached_vision(model):
+        import transformers
+
+        raise RuntimeError(f"ktr.temporal_fast needs transformers >= 5.21 (model.model must accept "
+                           f"mm_encoder_outputs); this is transformers {transformers.__version__}, which would "
+                           f"silently ignore the permuted features. Set ktr.temporal_fast=false (re-encodes frames)")
     vision = dict(vision) if vision is not None else _vision_outputs(model, inputs)
     if "video" not in vision:
         raise ValueError("fast temporal probe needs video inputs: image-only batches have no temporal probe")

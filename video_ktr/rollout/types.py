@@ -23,6 +23,7 @@ class PromptBatch:
     media: list[Any]
     inputs: dict[str, Tensor]             # input_ids (B, L) … as encode_prompts returns them
     texts: list[str] = field(default_factory=list)  # chat-templated prompt strings (vLLM engine)
+    frame_orders: list | None = None      # per prompt the frame permutation encode_prompts applied (None = as sampled)
 
     def __len__(self) -> int:
         return len(self.records)

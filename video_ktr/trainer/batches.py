@@ -74,7 +74,7 @@ class PromptSource:
         inputs = encode_prompts(self.processor, records, media, template=self.template, frame_orders=frame_orders)
         texts = [self.processor.apply_chat_template(build_messages(r, self.template), tokenize=False,
                                                     add_generation_prompt=True) for r in records]
-        return PromptBatch(records, media, inputs, texts)
+        return PromptBatch(records, media, inputs, texts, frame_orders)
 
     def _media(self, record):
         if self.cache is None:

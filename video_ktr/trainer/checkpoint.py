@@ -1,13 +1,19 @@
 """Checkpoints: accelerate's ``save_state`` (model, optimizer, scheduler, RNG states; sharded under ZeRO-3) plus
 ``trainer_state.json`` (step, data position, the run's defining settings) and an HF-loadable model copy, in
-``RUN/checkpoints/step-<k>/``. trainer_state.json is written last and atomically: it marks the checkpoint complete."""
+``RUN/checkpoints/step-<k>/``. trainer_state.json is written last and atomically: it marks the checkpoint complete.
+
+With LoRA, ``model/`` holds the adapters merged into the base weights (loadable by ``from_pretrained``, vLLM and
+``video-ktr eval`` as any checkpoint) and ``adapter/`` the peft adapter, whose ``base_model_name_or_path`` is
+relative to ``adapter/`` when the base model is a local directory (the run folder can be moved with its base)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
+from video_ktr.rollout.weights import merged_state_dict
 from video_ktr.trainer.rundir import write_json_atomic
 
 STATE_FILE = "trainer_state.json"
@@ -77,14 +83,31 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
     accelerator.save_state(str(out / "accelerate"))
     unwrapped = accelerator.unwrap_model(model)
     sd = accelerator.get_state_dict(model)
+    lora = hasattr(unwrapped, "peft_config")
+    merged = merged_state_dict(unwrapped) if lora else None          # every rank: gathers ZeRO-3 shards
     if accelerator.is_main_process:
-        unwrapped.save_pretrained(out / "model", state_dict=sd, safe_serialization=True)
+        if lora:
+            save_lora(unwrapped, sd, merged, out)
+        else:
+            unwrapped.save_pretrained(out / "model", state_dict=sd, safe_serialization=True)
         if processor is not None:
             processor.save_pretrained(out / "model")
         write_json_atomic(out / STATE_FILE, {"step": step, **state})
         prune(run_dir, out, keep)
     accelerator.wait_for_everyone()
     return out
+
+
+def save_lora(peft_model, state_dict, merged: dict, out: Path) -> None:
+    """``out/adapter`` (peft, relative base path) and ``out/model`` (merged weights, the base model's config)."""
+    peft_model.save_pretrained(out / "adapter", state_dict=state_dict, safe_serialization=True)
+    cfg_path = out / "adapter" / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    base = cfg.get("base_model_name_or_path")
+    if base and Path(base).exists():
+        cfg["base_model_name_or_path"] = os.path.relpath(Path(base).resolve(), (out / "adapter").resolve())
+        cfg_path.write_text(json.dumps(cfg, indent=2))
+    peft_model.get_base_model().save_pretrained(out / "model", state_dict=merged, safe_serialization=True)
 
 
 def load_checkpoint(accelerator, ckpt: str | Path) -> dict:

@@ -103,6 +103,7 @@ class RLTrainer:
                                    top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
                                    max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.trainer.seed,
                                    gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
+                                   max_model_len=cfg.rollout.vllm_max_model_len,
                                    synced_gpus=acc.num_processes > 1)
         self.step_done = 0
         if self.resume and ckpt is None:
