@@ -127,8 +127,11 @@ def video_r1_answer(output: str) -> str:
 def video_r1_number(s: str) -> float | None:
     """Video-R1 ``normalize_number``: ``float`` of the text with commas removed, else None (Python's ``float``
     rules: surrounding whitespace, "1_000", "inf", "nan" and non-ASCII digits are numbers)."""
-    try:
-        return float(s.replace(",", ""))
+    t = s.replace(",", "").strip()
+    if len(t) > 64 and not ((t[0] in "+-." or t[0].isdecimal()) and (t[-1] == "." or t[-1].isdecimal())):
+        return None          # cannot be a float (long ones start with a sign/digit/"." and end with a digit/".")
+    try:                     # ... and float()'s error message would copy the whole text
+        return float(t)
     except (ValueError, TypeError):
         return None
 

@@ -35,7 +35,6 @@ def _no_border(s: str) -> bool:
 # With no indicator overlapping itself, ``resp.split(ind)[-1]`` is the text after the last occurrence (rfind).
 assert all(_no_border(i) for i in (*OPEN_INDICATORS, "="))
 
-_ANY_INDICATOR = re.compile("|".join(map(re.escape, OPEN_INDICATORS)))
 
 
 def more_words_than(text: str, n: int) -> bool:
@@ -134,14 +133,17 @@ def key_responses(response: str) -> list[str]:
     response = response.strip().strip(".").lower()
     lines = response.split("\n")
     last = len(lines) - 1
+    # indicators absent from the whole text are absent from every line: test only the others (in list order,
+    # which decides ties under the official "an empty key is replaced" rule)
+    present = tuple(ind for ind in OPEN_INDICATORS if ind in response)
     keys: list[str] = []
     seen: dict[str, str | None] = {}                   # identical lines give identical keys: parse each once
     for i, line in enumerate(lines):
         if i == last:
-            key = _key_of_line(line, (*OPEN_INDICATORS, "="))
+            key = _key_of_line(line, (*present, "="))
         else:
             if line not in seen:
-                seen[line] = _key_of_line(line, OPEN_INDICATORS) if _ANY_INDICATOR.search(line) else None
+                seen[line] = _key_of_line(line, present) if present else None
             key = seen[line]
         if key is not None:
             keys.append(key)
