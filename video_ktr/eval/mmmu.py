@@ -152,14 +152,16 @@ def key_responses(response: str) -> list[str]:
 
 def parse_open(response: str) -> list:
     """The official ``parse_open_response`` (for a response not in ``DROPPED``): normalised key phrases and the
-    numbers in them, deduplicated (order: first seen; the script returns a set — only membership matters)."""
-    keys = key_responses(response)
-    preds = list(dict.fromkeys(keys))
-    for k in dict.fromkeys(keys):
-        preds += extract_numbers(k)
+    numbers in them, deduplicated (order: first seen; the script returns a set — only membership matters).
+
+    The numbers are found in one pass over the keys joined by newlines: no number pattern can match across a
+    newline or see one differently from a string end, so this is the union of the per-key matches."""
+    keys = list(dict.fromkeys(key_responses(response)))
     out: list = []
-    for p in dict.fromkeys(preds):
-        out += normalize(p)
+    for k in keys:
+        out += normalize(k)
+    numbers = dict.fromkeys(extract_numbers("\n".join(keys)))
+    out += [round(float(n.replace(",", "")), 2) for n in numbers]     # every match is a valid float
     return list(dict.fromkeys(out))
 
 
