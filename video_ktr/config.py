@@ -176,6 +176,10 @@ class TrainerConfig:
     report_to: tuple[str, ...] = ("tensorboard",)  # accelerate trackers: tensorboard | wandb | (empty)
     progress_bar: bool = True
     logprob_chunk_size: int = 1024        # LM-head chunk for the chunked log-prob pass
+    # --- scale-out (#11) ---
+    deepspeed: str | None = None          # DeepSpeed JSON (configs/deepspeed/zero{2,3}.json); None = what `accelerate
+                                          # launch` names, else DDP. "auto" values are filled from this config
+    project: str = "video-ktr"            # tracker project name (TensorBoard dir / W&B project)
 
     def __post_init__(self):
         if self.grad_accum < 1:

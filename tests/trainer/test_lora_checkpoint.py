@@ -22,7 +22,7 @@ def test_lora_checkpoint_has_merged_model_and_relative_adapter(tiny_cfg, tmp_pat
     assert not Path(base).is_absolute()
     assert (ckpt / "adapter" / base).resolve() == Path(cfg.model.path).resolve()
     loaded = AutoModelForImageTextToText.from_pretrained(ckpt / "model").state_dict()
-    want = merged_state_dict(trainer.accelerator.unwrap_model(trainer.policy))
+    want = merged_state_dict(trainer.passes.module.model)             # the peft model inside the PassModule
     assert set(loaded) == set(want)
     assert all(torch.allclose(loaded[k], want[k]) for k in want)
     # model/ == base ⊕ adapter/, the adapter's base found through its relative path

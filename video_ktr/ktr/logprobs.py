@@ -5,6 +5,9 @@ states that predict a *valid completion token* go through the LM head, in chunks
 custom autograd function that recomputes each chunk's logits in backward. So no ``N × L × V`` (nor even
 ``M × V``) float32 tensor ever exists: peak extra memory is ``chunk_size × V``.
 
+The head is *called as a module* (:class:`ChunkedLMHead`, the model's own ``nn.Linear`` with a second forward), so
+ZeRO-3 and FSDP gather its weight (and only its weight) for that call and route its gradient back to the shard.
+
 Shape legend: N completions · P prompt length (left-padded) · T completion length (right-padded) · L = P + T ·
 M = number of valid completion tokens · D hidden · V vocab.
 """
@@ -79,6 +82,31 @@ def chunked_token_logprobs(hidden: Tensor, weight: Tensor, targets: Tensor, *, b
     return logp, (ent if with_entropy else None)
 
 
+class ChunkedLMHead(torch.nn.Linear):
+    """The model's LM head (same parameters, same state-dict keys) with a chunked log-prob forward.
+
+    ``head(h)`` → logits as before (generation); ``head(h, targets=y)`` → (logp (M,), entropy (M,) | None) through
+    :func:`chunked_token_logprobs`. Being a module call, sharded training (ZeRO-3, FSDP) gathers the weight for it.
+    """
+
+    def forward(self, hidden: Tensor, targets: Tensor | None = None, *, chunk_size: int = DEFAULT_CHUNK,
+                with_entropy: bool = True):
+        if targets is None:
+            return super().forward(hidden)
+        return chunked_token_logprobs(hidden, self.weight, targets, bias=self.bias, with_entropy=with_entropy,
+                                      chunk_size=chunk_size)
+
+
+def chunked_head(model) -> ChunkedLMHead:
+    """The model's output embedding as a :class:`ChunkedLMHead` (its class is switched in place, once)."""
+    head = model.get_output_embeddings()
+    if not isinstance(head, ChunkedLMHead):
+        if type(head) is not torch.nn.Linear:
+            raise TypeError(f"the LM head is a {type(head).__name__}, not nn.Linear: the chunked head cannot wrap it")
+        head.__class__ = ChunkedLMHead
+    return head
+
+
 def naive_token_logprobs(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     """Reference path: full log_softmax. logits (..., V), targets (...) → logp (...), entropy (...) (no grad)."""
     logps = logits.float().log_softmax(-1)                                                      # (..., V)
@@ -149,9 +177,7 @@ def run_completion(model, model_inputs: dict, completion_ids: Tensor, completion
     hid = out.last_hidden_state[:, -t - 1:-1]                                                  # (N, T, D) predicts y_t
     valid = completion_mask.bool()
     h = hid[valid]                                                                             # (M, D)
-    head = model.get_output_embeddings()
-    logp, ent = chunked_token_logprobs(h, head.weight, completion_ids[valid], bias=head.bias,
-                                       with_entropy=with_entropy, chunk_size=chunk_size)
+    logp, ent = chunked_head(model)(h, completion_ids[valid], chunk_size=chunk_size, with_entropy=with_entropy)
     vision = None
     if return_vision:
         vision = {k: getattr(out, f"{k}_outputs", None) for k in ("image", "video")}

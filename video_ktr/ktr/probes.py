@@ -190,14 +190,17 @@ def supports_cached_vision(model) -> bool:
 
 @torch.no_grad()
 def fast_temporal_probe(model, inputs: dict, completion_ids: Tensor, completion_mask: Tensor, *,
-                        generator: torch.Generator, vision: dict | None = None, mode: str = "shuffle",
-                        segment: int = 4, chunk_size: int = DEFAULT_CHUNK,
+                        generator: torch.Generator | None = None, orders: list[list[int]] | None = None,
+                        vision: dict | None = None, mode: str = "shuffle", segment: int = 4,
+                        chunk_size: int = DEFAULT_CHUNK,
                         return_hidden: bool = False) -> tuple[CompletionOutput, list[list[int]]]:
     """Fast temporal probe: permute whole temporal patches of the cached vision features, language model only.
 
     vision: ``CompletionOutput.vision`` of the policy forward (``return_vision=True``); None re-runs the vision
-    tower once. mode: a PERMUTATIONS name applied to temporal patches (frame pairs); ``segment`` counts frames.
-    Returns (output, per-video patch orders). Images are left as they are.
+    tower once. orders: one temporal-patch order per video item of ``inputs`` (row-major, so the G rows of a group
+    should carry their video's one order — see ``trainer.scoring``); without it, one order per item is drawn from
+    ``generator`` with ``mode`` (a PERMUTATIONS name; ``segment`` counts frames). Returns (output, per-video patch
+    orders). Images are left as they are; a batch without video runs the unpermuted pass (ranks in lockstep).
     """
     if not supports_cached_vision(model):
         import transformers
@@ -206,22 +209,31 @@ def fast_temporal_probe(model, inputs: dict, completion_ids: Tensor, completion_
                            f"mm_encoder_outputs); this is transformers {transformers.__version__}, which would "
                            f"silently ignore the permuted features. Set ktr.temporal_fast=false (re-encodes frames)")
     vision = dict(vision) if vision is not None else _vision_outputs(model, inputs)
-    if "video" not in vision:
-        raise ValueError("fast temporal probe needs video inputs: image-only batches have no temporal probe")
-    grid = inputs["video_grid_thw"]
     tps = int(getattr(model.config.vision_config, "temporal_patch_size", 2))
     merge = int(model.config.vision_config.spatial_merge_size)
-    fn = PERMUTATIONS.get(mode)
-    orders = [fn(int(t), generator, segment=max(1, segment // tps)) for t in grid[:, 0].tolist()]
+    if "video" not in vision:
+        orders = []
+    elif orders is None:
+        if generator is None:
+            raise ValueError("fast temporal probe: pass the patch orders or a seeded torch.Generator")
+        fn = PERMUTATIONS.get(mode)
+        orders = [fn(int(t), generator, segment=max(1, segment // tps))
+                  for t in inputs["video_grid_thw"][:, 0].tolist()]
+    kw = full_sequence_inputs(model, inputs, completion_ids, completion_mask)
+    kw = {k: x for k, x in kw.items() if k not in ("pixel_values", "pixel_values_videos")}
+    kw["mm_encoder_outputs"] = vision
+    if "video" not in vision:
+        return run_completion(model, kw, completion_ids, completion_mask, with_entropy=False, chunk_size=chunk_size,
+                              return_hidden=return_hidden), orders
+    grid = inputs["video_grid_thw"]
+    if len(orders) != grid.shape[0]:
+        raise ValueError(f"fast temporal probe: {len(orders)} orders for {grid.shape[0]} video items")
     v = vision["video"]
     v = type(v)(**{k: x for k, x in v.items()})
     v.pooler_output = permute_temporal_patches(tuple(v.pooler_output), grid, orders, merge)
     if getattr(v, "deepstack_features", None) is not None:
         v.deepstack_features = [permute_temporal_patches(tuple(f), grid, orders, merge) for f in v.deepstack_features]
     vision["video"] = v
-    kw = full_sequence_inputs(model, inputs, completion_ids, completion_mask)
-    kw = {k: x for k, x in kw.items() if k not in ("pixel_values", "pixel_values_videos")}
-    kw["mm_encoder_outputs"] = vision
     out = run_completion(model, kw, completion_ids, completion_mask, with_entropy=False, chunk_size=chunk_size,
                          return_hidden=return_hidden)
     return out, orders

@@ -81,8 +81,7 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
     """Write ``checkpoints/step-<step>``; trainer_state.json goes last (atomically) and marks it complete."""
     out = Path(run_dir) / "checkpoints" / f"step-{step}"
     accelerator.save_state(str(out / "accelerate"))
-    unwrapped = accelerator.unwrap_model(model)
-    sd = accelerator.get_state_dict(model)
+    unwrapped, sd = hf_model_and_state(accelerator, model)   # ZeRO-3: gathered full weights (every rank calls)
     lora = hasattr(unwrapped, "peft_config")
     merged = merged_state_dict(unwrapped) if lora else None          # every rank: gathers ZeRO-3 shards
     if accelerator.is_main_process:
@@ -96,6 +95,18 @@ def save_checkpoint(accelerator, model, processor, run_dir: str | Path, step: in
         prune(run_dir, out, keep)
     accelerator.wait_for_everyone()
     return out
+
+
+def hf_model_and_state(accelerator, model):
+    """(the HF model to ``save_pretrained``, its full state dict) from the prepared model; a ``PassModule``
+    wrapper's ``model.`` key prefix is removed so ``model/`` loads with ``from_pretrained``."""
+    unwrapped = accelerator.unwrap_model(model)
+    sd = accelerator.get_state_dict(model)
+    inner = getattr(unwrapped, "model", None)
+    if inner is not None and hasattr(inner, "save_pretrained") and not hasattr(unwrapped, "save_pretrained"):
+        sd = {k.removeprefix("model."): v for k, v in sd.items()} if sd is not None else None
+        unwrapped = inner
+    return unwrapped, sd
 
 
 def save_lora(peft_model, state_dict, merged: dict, out: Path) -> None:

@@ -2,6 +2,10 @@
 fresh prompts, for up to ``rollout.max_resample`` extra generation rounds. Groups still all-equal after the last
 round stay in the batch and are left out of the loss (``loss.dynamic_sampling``).
 
+On N processes the ranks agree on every round: each round's refill counts are all-gathered, a round runs while any
+rank needs one, and the fresh prompts come from the shared order (``PromptSource.take_shared``). Under ZeRO-3/FSDP
+(every forward is a collective) a rank that needs no refill in a round still runs a throwaway generation.
+
 Shape legend: B prompts · G samples per prompt · N = B*G · T response tokens.
 """
 from __future__ import annotations
@@ -32,7 +36,7 @@ def merge_groups(trainer, batch: PromptBatch, ro: Rollout, total: Tensor, per: d
     kept = [i for i, k in enumerate(keep.tolist()) if k]
     merged = trainer.data.encode([batch.records[i] for i in kept] + extra.records,
                                  media=[batch.media[i] for i in kept] + extra.media)
-    model = trainer.unwrapped
+    model = trainer.passes.model
     pad = model.generation_config.pad_token_id
     new_ro = Rollout(repeat_rows(merged.inputs, g, model.config),
                      pad_cat([ro.completion_ids[rows], extra_ro.completion_ids], pad),
@@ -45,19 +49,36 @@ def merge_groups(trainer, batch: PromptBatch, ro: Rollout, total: Tensor, per: d
     return merged, new_ro, new_total, new_per
 
 
+def refill_counts(need: int, accelerator) -> list[int]:
+    """Every rank's number of groups to refill this round (all-gathered; ``[need]`` on one process)."""
+    if accelerator.num_processes == 1:
+        return [need]
+    return accelerator.gather(torch.tensor([need], device=accelerator.device)).tolist()
+
+
 def refill_uninformative(trainer, batch: PromptBatch, ro: Rollout, total: Tensor, per: dict[str, Tensor], *,
-                         max_rounds: int):
+                         max_rounds: int, seed=None):
     """Up to ``max_rounds`` times: draw as many new prompts as there are all-equal groups, roll them out, score them
-    and swap them in. Returns (batch, ro, total (N,), per, rounds used)."""
+    and swap them in. ``seed(round) -> int`` reseeds sampling per round. Returns (batch, ro, total (N,), per,
+    rounds used)."""
     g = ro.group_size
     rounds = 0
     while rounds < max_rounds:
         keep = informative_groups(total, g).view(-1, g)[:, 0]                # (B,)
-        if bool(keep.all()):
+        counts = refill_counts(int((~keep).sum()), trainer.accelerator)
+        if sum(counts) == 0:
             break
         rounds += 1
-        extra = trainer.data.next_batch(int((~keep).sum()))
-        extra_ro = trainer.engine.generate(trainer.unwrapped, extra, g, trainer.processor.tokenizer)
+        if seed is not None:
+            torch.manual_seed(seed(rounds))
+        if counts[trainer.accelerator.process_index] == 0:
+            trainer.data.take_shared(counts)                                  # (position moves on every rank)
+            if trainer.passes.lockstep:                                       # another rank refills: keep the
+                trainer.passes.generate(trainer.engine, trainer.data.encode(batch.records[:1], media=batch.media[:1]),
+                                        g, trainer.processor.tokenizer)      # collectives in step
+            continue
+        extra = trainer.data.next_shared_batch(counts)
+        extra_ro = trainer.passes.generate(trainer.engine, extra, g, trainer.processor.tokenizer)
         extra_total, extra_per = score_rewards(trainer.cfg, extra, extra_ro, None)
         batch, ro, total, per = merge_groups(trainer, batch, ro, total, per, keep, extra, extra_ro, extra_total,
                                              extra_per)

@@ -6,8 +6,14 @@ dependence; per prompt group the top ``ratio`` of each is selected and the loss 
 tokens). ``algorithm:`` picks a preset (config.ALGORITHMS): grpo · ktr · t_grpo (extra rollouts on shuffled frames
 + temporal bonus) · dapo (clip-higher, token-mean, no KL, dynamic sampling) · dr_grpo (no std scaling, constant norm).
 
+Every model pass goes through the prepared policy (``trainer/passes.py``): DDP, DeepSpeed ZeRO-2/3 and accelerate
+see every forward. On N processes each rank rolls out its own prompts of one shared order (``trainer/batches.py``);
+sampling and probe permutations are seeded per (seed, step, global position), so a run does not depend on how the
+global batch is split over processes and micro-batches.
+
     accelerate launch --config_file configs/accelerate/zero3.yaml -m video_ktr.cli.main train \
         --config configs/video_ktr_qwen2_5_vl_7b.yaml
+    OMP_NUM_THREADS=1 ACCELERATE_USE_CPU=true torchrun --nproc_per_node 2 -m video_ktr.cli.main train --config ...
 """
 from __future__ import annotations
 
@@ -19,16 +25,17 @@ import torch
 from torch import Tensor
 
 from video_ktr.config import Config, config_to_dict, dump_config
-from video_ktr.ktr import completion_forward, completion_logprobs
 from video_ktr.rollout import PromptBatch, Rollout, build_engine
 from video_ktr.trainer.advantages import group_advantages, informative_groups
 from video_ktr.trainer.checkpoint import drop_after, latest_checkpoint, load_checkpoint, read_state, save_checkpoint
 from video_ktr.trainer.resample import refill_uninformative
 from video_ktr.trainer.rundir import check_resume, claim_run_dir, defining_settings
 from video_ktr.trainer.runlog import RunLogger, Timer
+from video_ktr.trainer.passes import PassModule, Passes
 from video_ktr.trainer.scoring import (compute_loss, fast_temporal_after_policy, probe_outputs, sample_rows,
-                                       score_rewards, select_keys, shuffled_accuracy, wants_policy_vision)
-from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, clip_norm, load_policy
+                                       score_rewards, seed_of, select_keys, shuffled_accuracy, wants_policy_vision)
+from video_ktr.trainer.setup import (build_accelerator, build_optimizer, build_scheduler, clip_norm, load_policy,
+                                     prepare_reference, torch_optimizer)
 
 
 def check_signals_for_data(cfg: Config, records) -> None:
@@ -63,6 +70,7 @@ class MicroBatch:
     logp_old: Tensor | None = None
     key_mask: Tensor | None = None
     key_metrics: dict | None = None
+    first_prompt: int = 0    # global position of its first prompt in the step (seeds its probe permutations)
 
 
 class RLTrainer:
@@ -89,22 +97,27 @@ class RLTrainer:
         self.accelerator = acc = build_accelerator(cfg)
         torch.manual_seed(cfg.trainer.seed)
         policy, self.processor = load_policy(cfg.model)
-        self.reference = None
-        if cfg.loss.beta > 0:  # β = 0 loads no reference model
-            self.reference, _ = load_policy(cfg.model, trainable=False)
-            self.reference.to(acc.device)
-        self.data = PromptSource.from_config(cfg, self.processor)
+        reference = load_policy(cfg.model, trainable=False)[0] if cfg.loss.beta > 0 else None  # β = 0: none
+        self.data = PromptSource.from_config(cfg, self.processor, num_processes=acc.num_processes,
+                                             rank=acc.process_index, grad_accum=cfg.trainer.grad_accum)
         check_signals_for_data(cfg, self.data.records)
         self.max_steps = cfg.trainer.max_steps if cfg.trainer.max_steps > 0 else \
-            cfg.trainer.num_epochs * self.data.steps_per_epoch() // cfg.trainer.grad_accum
-        opt, sched = build_optimizer(policy, cfg.optim, self.max_steps * cfg.loss.num_iterations)
-        self.policy, self.optimizer, self.scheduler = acc.prepare(policy, opt, sched)
+            cfg.trainer.num_epochs * self.data.steps_per_epoch()
+        opt, _ = build_optimizer(policy, cfg.optim, self.max_steps * cfg.loss.num_iterations)
+        self.policy, self.optimizer = acc.prepare(PassModule(policy), opt)
+        # the schedule is ours, stepped once per optimizer step (not accelerate's num_processes steps per call);
+        # built on the optimizer ZeRO really steps, and checkpointed by save_state
+        self.scheduler = build_scheduler(torch_optimizer(self.optimizer), cfg.optim,
+                                         self.max_steps * cfg.loss.num_iterations)
+        acc.register_for_checkpointing(self.scheduler)
+        self.reference = prepare_reference(reference, acc) if reference is not None else None
+        self.passes = Passes(acc, self.policy, self.reference, chunk_size=cfg.trainer.logprob_chunk_size)
         self.engine = build_engine(cfg.rollout.engine, model_path=cfg.model.path, temperature=cfg.rollout.temperature,
                                    top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
                                    max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.trainer.seed,
                                    gpu_memory_utilization=cfg.rollout.vllm_gpu_memory_utilization,
                                    max_model_len=cfg.rollout.vllm_max_model_len,
-                                   synced_gpus=acc.num_processes > 1)
+                                   synced_gpus=self.passes.lockstep)
         self.step_done = 0
         if self.resume and ckpt is None:
             acc.print(f"--resume: no complete checkpoint under {self.run_dir / 'checkpoints'}; starting from step 0")
@@ -122,32 +135,43 @@ class RLTrainer:
         self.log = RunLogger(self.run_dir, acc, resume_step=self.step_done if self.resume else None)
         if acc.trackers == [] and cfg.trainer.report_to:  # TensorBoard drops its events past the resumed step
             kw = {"tensorboard": {"purge_step": self.step_done + 1}} if self.resume else {}
-            acc.init_trackers("tb", init_kwargs=kw)
+            acc.init_trackers(cfg.trainer.project, init_kwargs=kw)
+            flat = tracker_config(cfg)
+            for tracker in acc.trackers:  # the run config: W&B config / TensorBoard text (hparams would add a dir)
+                if tracker.name == "tensorboard":
+                    tracker.writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in flat.items()), 0)
+                else:
+                    tracker.store_init_configuration(flat)
         return self
 
     @property
     def unwrapped(self):
-        return base_model(self.accelerator.unwrap_model(self.policy))
+        """The HF model inside the prepared wrapper (generation config, tokenizer ids; parameters may be sharded)."""
+        return self.passes.model
 
     # ------------------------------------------------------------------------------------------------ one step
     def step(self, step: int) -> dict[str, float]:
         """One optimizer step: rollouts → rewards → advantages → reference/probe passes → key tokens → loss → update."""
-        cfg, acc, t = self.cfg, self.accelerator, Timer()
+        cfg, acc, t, passes = self.cfg, self.accelerator, Timer(), self.passes
         micro: list[MicroBatch] = []
         resample_rounds: list[int] = []
-        for _ in range(cfg.trainer.grad_accum):
+        for a in range(cfg.trainer.grad_accum):
             batch = self.data.next_batch()
+            gm = acc.process_index * cfg.trainer.grad_accum + a                 # global micro-batch index
+            first = gm * cfg.rollout.batch_size                                  # global position of its 1st prompt
+            torch.manual_seed(seed_of(cfg.trainer.seed, step, gm, "rollout"))    # sampling: per rank and micro-batch
             with t("rollout"):                                                   # 1. G completions per prompt
-                self.engine.sync_weights(self.unwrapped)
-                ro = self.engine.generate(self.unwrapped, batch, cfg.rollout.group_size, self.processor.tokenizer)
-                acc_shuffled = shuffled_accuracy(self, batch) if cfg.num_shuffled else None
+                self.engine.sync_weights(passes.model)
+                ro = passes.generate(self.engine, batch, cfg.rollout.group_size, self.processor.tokenizer)
+                acc_shuffled = shuffled_accuracy(self, batch, step, first) if cfg.num_shuffled else None
             with t("reward"):                                                    # 2. rewards, per function
                 total, per = score_rewards(cfg, batch, ro, acc_shuffled)         # (N,), name -> (N,)
             self._check_finite("reward", total, step)
             if cfg.loss.dynamic_sampling and cfg.rollout.max_resample:           # 2b. DAPO: refill dead groups
                 with t("resample"):
-                    batch, ro, total, per, rounds = refill_uninformative(self, batch, ro, total, per,
-                                                                         max_rounds=cfg.rollout.max_resample)
+                    batch, ro, total, per, rounds = refill_uninformative(
+                        self, batch, ro, total, per, max_rounds=cfg.rollout.max_resample,
+                        seed=lambda r: seed_of(cfg.trainer.seed, step, gm, "resample", r))
                 self._check_finite("reward", total, step)
                 resample_rounds.append(rounds)
             with t("advantage"):                                                 # 3. group advantages
@@ -158,10 +182,10 @@ class RLTrainer:
                 if cfg.loss.dynamic_sampling:
                     valid &= informative_groups(total, ro.group_size)[:, None]
             with t("reference"):                                                 # 4a. reference pass (KL)
-                logp_ref = self._reference_logprobs(ro) if self.reference is not None else None
+                logp_ref = passes.reference_logprobs(ro) if self.reference is not None else None
             with t("probes"):                                                    # 4b. counterfactual probes
-                probes = probe_outputs(self, batch, ro, step) if cfg.ktr.enabled else {}
-            micro.append(MicroBatch(batch, ro, total, per, adv, valid, logp_ref, probes))
+                probes = probe_outputs(self, batch, ro, step, first) if cfg.ktr.enabled else {}
+            micro.append(MicroBatch(batch, ro, total, per, adv, valid, logp_ref, probes, first_prompt=first))
 
         metrics: dict[str, float] = {"data/skipped_media": float(self.data.pop_skipped())}
         if resample_rounds:
@@ -169,31 +193,30 @@ class RLTrainer:
         for it in range(cfg.loss.num_iterations):                                # 5. policy passes + updates
             for mb in micro:
                 with acc.accumulate(self.policy):
-                    with t("policy"):
-                        out = completion_forward(self.unwrapped, mb.ro.inputs, mb.ro.completion_ids,
-                                                 mb.ro.completion_mask, with_entropy=True,
-                                                 chunk_size=cfg.trainer.logprob_chunk_size,
-                                                 return_hidden=cfg.ktr.enabled and cfg.ktr.measure != "logp_diff",
-                                                 return_vision=it == 0 and wants_policy_vision(cfg, mb.batch))
+                    with t("policy"):                                            # train mode, through the wrapper
+                        out = passes.policy_pass(mb.ro, return_hidden=cfg.ktr.enabled and cfg.ktr.measure != "logp_diff",
+                                                 return_vision=it == 0 and wants_policy_vision(self, mb.batch))
                     if it == 0:
                         mb.logp_old = out.logp.detach()
                         if out.vision is not None:                               # 4c. fast temporal probe
                             with t("probes"):
-                                mb.probes["temporal"] = fast_temporal_after_policy(self, mb.ro, out, step)
+                                mb.probes["temporal"] = fast_temporal_after_policy(self, mb.batch, mb.ro, out, step,
+                                                                                   mb.first_prompt)
                         with t("ktr"):                                           # 6. key-token mask
-                            mb.key_mask, mb.key_metrics = select_keys(
-                                cfg, mb, out, self.unwrapped.get_output_embeddings().weight.detach())
+                            mb.key_mask, mb.key_metrics = self._select_keys(mb, out)
                     with t("update"):                                            # 7. loss → optimizer
                         loss, loss_metrics = compute_loss(cfg, out.logp, mb.logp_old, mb.logp_ref, mb.adv, mb.key_mask)
                         self._check_finite("loss", loss.detach(), step)
                         acc.backward(loss / len(micro) if acc.gradient_accumulation_steps == 1 else loss)
-                        if acc.sync_gradients:
+                        if acc.sync_gradients:                                   # one optimizer + LR step
                             gn = acc.clip_grad_norm_(self.policy.parameters(), clip_norm(cfg.optim))
-                            self._check_finite("gradient norm", torch.as_tensor(gn), step)
-                            metrics["optim/grad_norm"] = float(gn)
-                        self.optimizer.step()
-                        self.scheduler.step()
-                        self.optimizer.zero_grad(set_to_none=True)
+                            if gn is not None:                                   # (DeepSpeed: after its step)
+                                gn = gn.full_tensor() if hasattr(gn, "full_tensor") else gn
+                                self._check_finite("gradient norm", torch.as_tensor(gn), step)
+                                metrics["optim/grad_norm"] = float(gn)
+                            self.optimizer.step()
+                            self.scheduler.step()
+                            self.optimizer.zero_grad(set_to_none=True)
                 if it == 0:
                     for k, v in {**loss_metrics, **mb.key_metrics}.items():
                         metrics.setdefault(k, []).append(float(v))
@@ -203,11 +226,12 @@ class RLTrainer:
             self.log.log_samples(sample_rows(self, micro[0], step, self.log))
         return self._step_metrics(micro, metrics, t)
 
-    def _reference_logprobs(self, ro: Rollout) -> Tensor:
-        with torch.no_grad():
-            logp, _ = completion_logprobs(self.reference, ro.inputs, ro.completion_ids, ro.completion_mask,
-                                          with_entropy=False, chunk_size=self.cfg.trainer.logprob_chunk_size)
-        return logp
+    def _select_keys(self, mb: MicroBatch, out) -> tuple[Tensor, dict]:
+        """Key-token mask; the distribution-distance measures read the (gathered) LM-head weight."""
+        if not (self.cfg.ktr.enabled and self.cfg.ktr.measure != "logp_diff"):
+            return select_keys(self.cfg, mb, out)
+        with self.passes.head_weight() as w:
+            return select_keys(self.cfg, mb, out, w)
 
     def _check_finite(self, what: str, value: Tensor, step: int) -> None:
         if not torch.isfinite(torch.as_tensor(value, dtype=torch.float32)).all():
@@ -235,7 +259,7 @@ class RLTrainer:
                 "optim/lr": self.scheduler.get_last_lr()[0]}
         out |= t.pop()
         out["perf/tokens_per_s"] = lengths.sum().item() / max(out["time/step"], 1e-9)
-        return out
+        return reduce_metrics(out, self.accelerator)
 
     # ------------------------------------------------------------------------------------------------ the loop
     def train(self, on_step=None) -> list[dict]:
@@ -266,3 +290,43 @@ class RLTrainer:
                                 "settings": defining_settings(config_to_dict(self.cfg))},
                                keep=self.cfg.trainer.keep_checkpoints)
 
+
+
+def reduce_metrics(m: dict[str, float], accelerator) -> dict[str, float]:
+    """The step's metrics over all ranks (every rank calls): the mean of the ranks' values (NaN = not applicable
+    skipped), the max for ``*_max``, the sum for ``perf/*`` throughputs. One process: unchanged."""
+    if accelerator.num_processes == 1:
+        return m
+    import math
+
+    from accelerate.utils import gather_object
+
+    ranks = gather_object([m])
+    out = {}
+    for k in sorted({k for r in ranks for k in r}):
+        vals = [float(r[k]) for r in ranks if k in r and r[k] is not None and math.isfinite(float(r[k]))]
+        if not vals:
+            out[k] = float("nan")
+        elif k.endswith("_max"):
+            out[k] = max(vals)
+        elif k.startswith("perf/"):
+            out[k] = sum(vals)
+        else:
+            out[k] = sum(vals) / len(vals)
+    return out
+
+
+def tracker_config(cfg: Config) -> dict:
+    """The run config flattened to dotted keys with scalar values (what TensorBoard's hparams accept)."""
+    from dataclasses import asdict
+
+    flat = {}
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                flat[f"{prefix}{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    walk(asdict(cfg))
+    return flat

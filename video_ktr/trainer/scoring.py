@@ -3,15 +3,40 @@ key-token selection and the loss. Each calls its stage (rewards / ktr / loss) wi
 config tree; the trainer class only sequences them."""
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import Tensor
 
-from video_ktr.ktr import (counterfactual_score, fast_temporal_probe, make_frame_orders, select_key_tokens,
+from video_ktr.ktr import (PERMUTATIONS, counterfactual_score, fast_temporal_probe, select_key_tokens,
                            signal_selections, temporal_probe_logprobs, visual_probe_logprobs)
 from video_ktr.loss import policy_loss
 from video_ktr.rewards import accuracy_reward, compute_rewards, temporal_bonus
 
-PROBE_SEED_STRIDE = 1_000_003
+
+def seed_of(*parts) -> int:
+    """A 63-bit seed from (run seed, step, position, purpose, ...): stable across runs, resumes and launches."""
+    digest = hashlib.sha256(repr(tuple(parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
+
+
+def prompt_generator(cfg, step: int, prompt: int, purpose: str) -> torch.Generator:
+    """The generator of one prompt's random draws at ``step``. ``prompt`` is its *global* position in the step
+    (rank·grad_accum·B + its index in the rank's step): distinct on every rank, and independent of how the rank's
+    prompts are split into micro-batches (or the step over processes)."""
+    return torch.Generator().manual_seed(seed_of(cfg.trainer.seed, step, prompt, purpose))
+
+
+def video_frame_orders(cfg, batch, step: int, first_prompt: int, purpose: str, *, mode: str,
+                       unit_counts: list[int | None] | None = None) -> list[list[int] | None]:
+    """One order per prompt's video (None for images), each from its prompt's generator.
+
+    unit_counts: units to permute per prompt (frames by default; temporal patches for the fast probe).
+    """
+    counts = unit_counts or [m.num_frames if m.kind == "video" else None for m in batch.media]
+    fn = PERMUTATIONS.get(mode)
+    return [None if n is None else fn(int(n), prompt_generator(cfg, step, first_prompt + i, purpose))
+            for i, n in enumerate(counts)]
 
 
 def record_fields(records, group_size: int) -> dict[str, list]:
@@ -37,63 +62,91 @@ def score_rewards(cfg, batch, ro, acc_shuffled: list[float] | None) -> tuple[Ten
     return total, per
 
 
-def shuffled_accuracy(trainer, batch) -> list[float]:
+def shuffled_accuracy(trainer, batch, step: int, first_prompt: int) -> list[float]:
     """T-GRPO: accuracy of G' = shuffled_group_frac·G extra rollouts per prompt on randomly shuffled frames."""
     cfg = trainer.cfg
-    g = torch.Generator().manual_seed(cfg.trainer.seed * PROBE_SEED_STRIDE + trainer.step_done + 7)
-    orders = make_frame_orders([m.num_frames if m.kind == "video" else None for m in batch.media], "shuffle", g)
+    orders = video_frame_orders(cfg, batch, step, first_prompt, "t_grpo_shuffle", mode="shuffle")
     shuffled = trainer.data.encode(batch.records, frame_orders=orders, media=batch.media)
-    ro = trainer.engine.generate(trainer.unwrapped, shuffled, cfg.num_shuffled, trainer.processor.tokenizer)
+    ro = trainer.passes.generate(trainer.engine, shuffled, cfg.num_shuffled, trainer.processor.tokenizer)
     f = record_fields(batch.records, cfg.num_shuffled)
     return accuracy_reward(ro.texts, f["solution"], f["problem_type"])
 
 
+def any_video(trainer, batch) -> bool:
+    """Whether the temporal probe runs for this micro-batch: on N ranks in lockstep (ZeRO-3/FSDP), if any rank's
+    batch has a video, so every rank makes the same forward calls (image rows get no temporal score either way)."""
+    from video_ktr.trainer.passes import agree_any
+
+    has = any(m.kind == "video" for m in batch.media)
+    return agree_any(has, trainer.accelerator) if trainer.passes.lockstep else has
+
+
 @torch.no_grad()
-def probe_outputs(trainer, batch, ro, step: int) -> dict:
-    """Counterfactual passes of the current policy: {"visual": CompletionOutput, "temporal": CompletionOutput}."""
-    cfg, model = trainer.cfg, trainer.unwrapped
-    g = torch.Generator().manual_seed(cfg.trainer.seed * PROBE_SEED_STRIDE + step)  # one permutation per step
+def probe_outputs(trainer, batch, ro, step: int, first_prompt: int = 0) -> dict:
+    """Counterfactual passes of the current policy: {"visual": CompletionOutput, "temporal": CompletionOutput}.
+
+    One frame order per video, shared by the G completions of its group, drawn from the prompt's own generator
+    (seed, step, global prompt position): see :func:`prompt_generator`.
+    """
+    cfg, passes = trainer.cfg, trainer.passes
     hidden = cfg.ktr.measure != "logp_diff"
     chunk = cfg.trainer.logprob_chunk_size
     out = {}
     if "visual" in cfg.ktr.signals:
-        out["visual"] = visual_probe_logprobs(model, ro.inputs, ro.completion_ids, ro.completion_mask,
-                                              mode=cfg.ktr.visual_mode, generator=g, chunk_size=chunk,
-                                              return_hidden=hidden)
-    has_video = any(m.kind == "video" for m in batch.media)
-    if "temporal" in cfg.ktr.signals and has_video and not cfg.ktr.temporal_fast:
+        g = prompt_generator(cfg, step, first_prompt, "visual_probe")    # mask_half only
+        out["visual"] = passes.probe(visual_probe_logprobs, ro.inputs, ro.completion_ids, ro.completion_mask,
+                                     mode=cfg.ktr.visual_mode, generator=g, chunk_size=chunk, return_hidden=hidden)
+    if "temporal" in cfg.ktr.signals and not cfg.ktr.temporal_fast and any_video(trainer, batch):
         # reference: one permutation per video, re-processed, same layout (the fast mode runs after the policy
         # pass, on its cached vision features: see fast_temporal_after_policy)
         from video_ktr.rollout import repeat_rows
 
-        orders = make_frame_orders([m.num_frames if m.kind == "video" else None for m in batch.media],
-                                   cfg.ktr.temporal_mode, g)
+        orders = video_frame_orders(cfg, batch, step, first_prompt, "temporal_probe", mode=cfg.ktr.temporal_mode)
         permuted = trainer.data.encode(batch.records, frame_orders=orders, media=batch.media)
-        inputs = repeat_rows(permuted.inputs, ro.group_size, model.config)
-        out["temporal"] = temporal_probe_logprobs(model, inputs, ro.completion_ids, ro.completion_mask,
-                                                  chunk_size=chunk, return_hidden=hidden)
+        inputs = repeat_rows(permuted.inputs, ro.group_size, passes.model.config)
+        out["temporal"] = passes.probe(temporal_probe_logprobs, inputs, ro.completion_ids, ro.completion_mask,
+                                       chunk_size=chunk, return_hidden=hidden)
     return out
 
 
-def wants_policy_vision(cfg, batch) -> bool:
+def wants_policy_vision(trainer, batch) -> bool:
     """Whether the policy pass should keep its vision features for the fast temporal probe."""
+    cfg = trainer.cfg
     return (cfg.ktr.enabled and cfg.ktr.temporal_fast and "temporal" in cfg.ktr.signals
-            and any(m.kind == "video" for m in batch.media))
+            and any_video(trainer, batch))
+
+
+def patch_orders(cfg, batch, group_size: int, step: int, first_prompt: int, temporal_patch_size: int) -> list:
+    """Temporal-patch orders for the fast probe: one per prompt's video, repeated for its G rows (row-major)."""
+    grid = batch.inputs.get("video_grid_thw")
+    counts, v = [], 0
+    for m in batch.media:
+        counts.append(int(grid[v, 0]) if m.kind == "video" else None)
+        v += m.kind == "video"
+    seg = max(1, 4 // temporal_patch_size)
+    fn = PERMUTATIONS.get(cfg.ktr.temporal_mode)
+    orders = [fn(n, prompt_generator(cfg, step, first_prompt + i, "temporal_probe"), segment=seg)
+              for i, n in enumerate(counts) if n is not None]
+    return [o for o in orders for _ in range(group_size)]
 
 
 @torch.no_grad()
-def fast_temporal_after_policy(trainer, ro, policy_out, step: int):
+def fast_temporal_after_policy(trainer, batch, ro, policy_out, step: int, first_prompt: int = 0):
     """The fast temporal probe on the policy pass's own vision features: no second vision-encoder run.
 
-    Permutes whole temporal patches (frame pairs) of the cached features; one permutation per video per step.
+    Permutes whole temporal patches (frame pairs) of the cached features; one order per video, shared by the G
+    completions of its group, from the prompt's own generator.
     """
-    cfg = trainer.cfg
-    g = torch.Generator().manual_seed(cfg.trainer.seed * PROBE_SEED_STRIDE + step + 1)
-    out, _ = fast_temporal_probe(trainer.unwrapped, ro.inputs, ro.completion_ids, ro.completion_mask, generator=g,
-                                 vision=policy_out.vision, mode=cfg.ktr.temporal_mode,
-                                 chunk_size=cfg.trainer.logprob_chunk_size,
-                                 return_hidden=cfg.ktr.measure != "logp_diff")
-    return out
+    cfg, passes = trainer.cfg, trainer.passes
+    tps = int(getattr(passes.model.config.vision_config, "temporal_patch_size", 2))
+    orders = patch_orders(cfg, batch, ro.group_size, step, first_prompt, tps) if policy_out.vision else None
+    return passes.probe(_fast_probe, ro.inputs, ro.completion_ids, ro.completion_mask, orders=orders,
+                          vision=policy_out.vision, chunk_size=cfg.trainer.logprob_chunk_size,
+                          return_hidden=cfg.ktr.measure != "logp_diff")
+
+
+def _fast_probe(model, *args, **kwargs):
+    return fast_temporal_probe(model, *args, **kwargs)[0]
 
 
 def _selection_kwargs(cfg) -> dict:

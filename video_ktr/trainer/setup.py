@@ -1,7 +1,17 @@
-"""Build what a run needs from the config: accelerator, policy (+ frozen vision tower / LoRA), reference model,
-optimizer and LR schedule. Everything distributed (DeepSpeed ZeRO, FSDP, mixed precision, accumulation) comes from
-accelerate; the LR schedule from ``transformers.get_scheduler``."""
+"""Build what a run needs from the config: accelerator (DDP, DeepSpeed ZeRO-2/3 with a fully resolved DeepSpeed
+config), policy (+ frozen vision tower / LoRA), reference model, optimizer and LR schedule. The LR schedule comes
+from ``transformers.get_scheduler`` and is stepped once per optimizer step, whatever the number of processes.
+
+DeepSpeed is chosen by ``trainer.deepspeed`` (a JSON path) or by ``accelerate launch`` with a DeepSpeed config
+(``ACCELERATE_USE_DEEPSPEED`` / ``ACCELERATE_DEEPSPEED_CONFIG_FILE``). Its ``"auto"`` values are filled here,
+because no dataloader is passed to ``prepare``: micro-batch = ``rollout.batch_size``, accumulation =
+``trainer.grad_accum``, clipping = ``optim.max_grad_norm``, ZeRO-3 buckets from the *text* model's hidden size.
+"""
 from __future__ import annotations
+
+import copy
+import json
+import os
 
 import torch
 
@@ -9,14 +19,123 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 VISION_ATTRS = ("visual", "vision_tower", "vision_model")
 
 
+def text_hidden_size(model_config) -> int:
+    """The language model's hidden size (Qwen-VL configs keep it in ``text_config``, not at the top level)."""
+    for c in (getattr(model_config, "text_config", None), model_config):
+        h = getattr(c, "hidden_size", None) if c is not None else None
+        if h:
+            return int(h)
+    raise ValueError(f"{type(model_config).__name__} has no hidden_size (nor text_config.hidden_size): cannot size "
+                     f"the ZeRO-3 buckets; set them to numbers in the DeepSpeed config")
+
+
+def deepspeed_config_path(cfg) -> str | None:
+    """``trainer.deepspeed``, else the file ``accelerate launch`` named, else None (no DeepSpeed)."""
+    if cfg.trainer.deepspeed:
+        return cfg.trainer.deepspeed
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE") or None
+    return None
+
+
+def resolve_deepspeed_config(ds: dict, cfg, *, hidden_size: int, num_processes: int) -> dict:
+    """A copy of DeepSpeed config ``ds`` with every ``"auto"`` replaced by the value this run uses.
+
+    Raises ValueError naming any ``"auto"`` left that the trainer cannot decide.
+    """
+    ds = copy.deepcopy(ds)
+    micro, gas = cfg.rollout.batch_size, cfg.trainer.grad_accum
+    fill = {"train_micro_batch_size_per_gpu": micro, "gradient_accumulation_steps": gas,
+            "train_batch_size": micro * gas * num_processes,
+            "gradient_clipping": cfg.optim.max_grad_norm or 0.0}              # None = no clipping (DeepSpeed: 0)
+    for k, v in fill.items():
+        if ds.get(k, "auto") == "auto":
+            ds[k] = v
+        elif k != "gradient_clipping" and int(ds[k]) != v:
+            raise ValueError(f"DeepSpeed config {k}={ds[k]} but this run uses {v} (rollout.batch_size={micro}, "
+                             f"trainer.grad_accum={gas}, {num_processes} processes): set it to \"auto\"")
+    for key, on in (("bf16", cfg.trainer.mixed_precision == "bf16"), ("fp16", cfg.trainer.mixed_precision == "fp16")):
+        if key in ds and ds[key].get("enabled") == "auto":
+            ds[key]["enabled"] = on
+    zero = ds.setdefault("zero_optimization", {})
+    h = hidden_size
+    for k, v in {"reduce_bucket_size": h * h, "stage3_prefetch_bucket_size": int(0.9 * h * h),
+                 "stage3_param_persistence_threshold": 10 * h}.items():
+        if zero.get(k) == "auto":
+            zero[k] = v
+    left = [k for k, v in _walk(ds) if v == "auto"]
+    if left:
+        raise ValueError(f"DeepSpeed config: cannot decide {left} (\"auto\"): set them to values")
+    return ds
+
+
+def _walk(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _walk(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def build_deepspeed_config(cfg, num_processes: int) -> dict | None:
+    """The resolved DeepSpeed config of this run (reads the model's config.json only; loads no weights)."""
+    path = deepspeed_config_path(cfg)
+    if path is None:
+        return None
+    from transformers import AutoConfig
+
+    check_model_path(cfg.model.path)
+    ds = json.loads(open(path).read())
+    return resolve_deepspeed_config(ds, cfg, hidden_size=text_hidden_size(AutoConfig.from_pretrained(cfg.model.path)),
+                                    num_processes=num_processes)
+
+
 def build_accelerator(cfg, *, log: bool = True):
+    """The run's Accelerator. ``step_scheduler_with_optimizer=False``: the trainer steps the LR schedule itself,
+    once per optimizer step (accelerate would otherwise step it ``num_processes`` times)."""
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
+    from accelerate.utils import DeepSpeedPlugin, ProjectConfiguration
 
     report = [r for r in cfg.trainer.report_to if r] if log else []
-    return Accelerator(mixed_precision=cfg.trainer.mixed_precision, gradient_accumulation_steps=cfg.trainer.grad_accum,
-                       log_with=report or None,
-                       project_config=ProjectConfiguration(project_dir=cfg.trainer.output_dir, logging_dir=cfg.trainer.output_dir))
+    kw = {}
+    ds = build_deepspeed_config(cfg, int(os.environ.get("WORLD_SIZE", "1")))  # (no PartialState before Accelerator)
+    if ds is not None:
+        zero3 = int(ds["zero_optimization"].get("stage", 0)) == 3
+        init = os.environ.get("ACCELERATE_DEEPSPEED_ZERO3_INIT", "true" if zero3 else "false").lower() == "true"
+        kw["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=ds, zero3_init_flag=init and zero3)
+        if not torch.cuda.is_available():  # DeepSpeed's CPU accelerator: accelerate needs the backend named
+            from accelerate.utils import InitProcessGroupKwargs
+
+            kw["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]
+    if ds is not None and os.environ.get("ACCELERATE_USE_CPU", "false").lower() == "true":
+        raise ValueError("DeepSpeed with ACCELERATE_USE_CPU=true: accelerate would silently train without DeepSpeed. "
+                         "On CPU launch `torchrun --nproc_per_node N` without ACCELERATE_USE_CPU (DeepSpeed's CPU "
+                         "accelerator and gloo are picked automatically)")
+    acc = Accelerator(mixed_precision=cfg.trainer.mixed_precision, gradient_accumulation_steps=cfg.trainer.grad_accum,
+                      log_with=report or None, step_scheduler_with_optimizer=False,
+                      project_config=ProjectConfiguration(project_dir=cfg.trainer.output_dir,
+                                                          logging_dir=cfg.trainer.output_dir), **kw)
+    if ds is not None and acc.distributed_type.value != "DEEPSPEED":
+        raise ValueError(f"a DeepSpeed config is set ({deepspeed_config_path(cfg)}) but accelerate runs "
+                         f"{acc.distributed_type.value}: start it with `accelerate launch` or `torchrun`")
+    return acc
+
+
+def prepare_reference(model, accelerator):
+    """The frozen reference for inference: ZeRO-3 partitions it with a DeepSpeed engine (stage 3, no optimizer);
+    otherwise it is a plain module on the device (no gradient, so no DDP wrapper is needed)."""
+    from video_ktr.trainer.passes import PassModule, strategy
+
+    mod = PassModule(model).eval()
+    if strategy(accelerator) != "zero3":
+        return mod.to(accelerator.device)
+    import deepspeed
+
+    ds = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
+    ds.pop("optimizer", None), ds.pop("scheduler", None)
+    engine, *_ = deepspeed.initialize(model=mod, config=ds)
+    engine.eval()                        # (DeepSpeedEngine.eval returns None)
+    return engine
 
 
 def vision_tower(model):
@@ -87,10 +206,29 @@ def build_optimizer(model, optim_cfg, num_training_steps: int, lr: float | None 
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+            ndim = len(getattr(p, "ds_shape", p.shape))     # ZeRO-3 partitions are 1-D; ds_shape is the real one
+            (no_decay if ndim < 2 or "norm" in name.lower() else decay).append(p)
     groups = [{"params": decay, "weight_decay": optim_cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=lr or optim_cfg.lr, betas=(optim_cfg.adam_beta1, optim_cfg.adam_beta2),
                             eps=optim_cfg.adam_eps)
-    sched = get_scheduler(optim_cfg.lr_scheduler, opt, num_warmup_steps=int(optim_cfg.warmup_ratio * num_training_steps),
-                          num_training_steps=num_training_steps)
-    return opt, sched
+    return opt, build_scheduler(opt, optim_cfg, num_training_steps)
+
+
+def build_scheduler(optimizer, optim_cfg, num_training_steps: int):
+    """The LR schedule over ``num_training_steps`` optimizer steps (``transformers.get_scheduler``)."""
+    from transformers import get_scheduler
+
+    return get_scheduler(optim_cfg.lr_scheduler, optimizer,
+                         num_warmup_steps=int(optim_cfg.warmup_ratio * num_training_steps),
+                         num_training_steps=num_training_steps)
+
+
+def torch_optimizer(prepared):
+    """The ``torch.optim.Optimizer`` whose param groups a prepared optimizer really steps (DeepSpeed's ZeRO
+    optimizers rebuild the groups at ``prepare``, so the LR schedule is built on this one, after ``prepare``)."""
+    o = prepared
+    while hasattr(o, "optimizer"):      # accelerate wrapper → (DeepSpeed ZeRO optimizer →) torch optimizer
+        o = o.optimizer
+    if not isinstance(o, torch.optim.Optimizer):
+        raise TypeError(f"cannot find the torch optimizer inside {type(prepared).__name__}")
+    return o

@@ -1,0 +1,170 @@
+"""Every model pass of a step, run through what ``accelerator.prepare`` returned.
+
+The policy (and, under ZeRO-3, the reference) is wrapped in :class:`PassModule` *before* ``prepare``: its forward
+takes a pass function of the ktr stage (``completion_forward``, a probe, …) and runs it on the HF model inside. So
+every pass enters through the DDP / DeepSpeed / FSDP wrapper — DDP all-reduces the gradient, ZeRO-3 and FSDP
+gather the parameters each submodule needs, accelerate's autocast applies — while the stage functions stay plain
+``(model, tensors) -> tensors``. The LM head is called as a module (``ktr.logprobs.ChunkedLMHead``), so the chunked
+log-prob / entropy head gathers only the head weight and keeps its ``chunk_size × V`` memory bound.
+
+:class:`Passes` owns the modes: train mode for the loss pass (gradient checkpointing is active only in train mode),
+eval mode for generation, the reference and the probes.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from dataclasses import fields, is_dataclass
+
+import torch
+from torch import Tensor, nn
+
+from video_ktr.ktr import completion_forward
+from video_ktr.ktr.logprobs import CompletionOutput, chunked_head
+
+
+class PassModule(nn.Module):
+    """What ``accelerator.prepare`` wraps: the HF model (or its peft wrapper) as ``.model``; ``forward(fn, ...)``
+    runs ``fn(hf_model, ...)`` and returns dataclass outputs as a dict (DDP/DeepSpeed find the tensors in it)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        chunked_head(self.hf_model)          # the head becomes a ChunkedLMHead before any wrapper hooks it
+
+    @property
+    def hf_model(self) -> nn.Module:
+        m = self.model
+        return m.get_base_model() if hasattr(m, "get_base_model") else m
+
+    @property
+    def config(self):
+        return self.hf_model.config
+
+    def forward(self, fn, *args, **kwargs):
+        out = fn(self.hf_model, *args, **kwargs)
+        if is_dataclass(out):
+            out = {f.name: getattr(out, f.name) for f in fields(out)}
+        return out
+
+
+def as_output(out) -> CompletionOutput:
+    return out if isinstance(out, CompletionOutput) else CompletionOutput(**out)
+
+
+def strategy(accelerator) -> str:
+    """'zero3' | 'zero2' (any DeepSpeed stage < 3) | 'fsdp' | 'ddp' (also one process)."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        stage = accelerator.state.deepspeed_plugin.deepspeed_config["zero_optimization"].get("stage", 0)
+        return "zero3" if int(stage) == 3 else "zero2"
+    if accelerator.distributed_type == DistributedType.FSDP:
+        return "fsdp"
+    return "ddp"
+
+
+@contextmanager
+def gathered_params(params: list[nn.Parameter], accelerator):
+    """Read-only full values of ``params`` (detached): ZeRO-3 gathers its partitions, FSDP2 DTensors are
+    materialised, plain parameters pass through. For weight pushes (vLLM) and the head weight of distance scores."""
+    params = list(params)
+    if strategy(accelerator) == "zero3":
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
+            yield [p.detach() for p in params]
+        return
+    yield [p.full_tensor().detach() if hasattr(p, "full_tensor") else p.detach() for p in params]
+
+
+def agree_any(flag: bool, accelerator) -> bool:
+    """True on every rank if ``flag`` is True on any rank (one all-reduce; no-op on one process)."""
+    if accelerator.num_processes == 1:
+        return bool(flag)
+    t = torch.tensor([int(bool(flag))], device=accelerator.device)
+    return bool(accelerator.reduce(t, reduction="sum").item() > 0)
+
+
+def agree_max(value: int, accelerator) -> int:
+    """The largest ``value`` over the ranks (one all-reduce)."""
+    if accelerator.num_processes == 1:
+        return int(value)
+    t = torch.tensor([int(value)], device=accelerator.device)
+    return int(accelerator.gather(t).max().item())
+
+
+class Passes:
+    """Runs the policy / reference / probe / generation passes of a step on the prepared models.
+
+    policy: what ``prepare`` returned for a :class:`PassModule`; reference: a prepared (ZeRO-3) or plain
+    :class:`PassModule` in eval mode, or None. ``lockstep``: every forward is a collective (ZeRO-3, FSDP), so
+    ranks must run the same passes in the same order (generation uses ``synced_gpus``).
+    """
+
+    def __init__(self, accelerator, policy, reference=None, *, chunk_size: int):
+        self.acc, self.policy, self.reference, self.chunk_size = accelerator, policy, reference, chunk_size
+        self.strategy = strategy(accelerator)
+        self.lockstep = self.strategy in ("zero3", "fsdp") and accelerator.num_processes > 1
+
+    @property
+    def module(self) -> PassModule:
+        return self.acc.unwrap_model(self.policy)
+
+    @property
+    def model(self) -> nn.Module:
+        """The HF model inside the wrapper (config, generation config; its parameters may be sharded)."""
+        return self.module.hf_model
+
+    # ------------------------------------------------------------------------------------------- passes
+    def policy_pass(self, ro, *, return_hidden: bool = False, return_vision: bool = False) -> CompletionOutput:
+        """The loss pass: train mode, with grad, (N, T) log-probs and entropies of the rollout's completions."""
+        self.policy.train()
+        out = self.policy(completion_forward, ro.inputs, ro.completion_ids, ro.completion_mask, with_entropy=True,
+                          chunk_size=self.chunk_size, return_hidden=return_hidden, return_vision=return_vision)
+        return as_output(out)
+
+    @torch.no_grad()
+    def reference_logprobs(self, ro) -> Tensor:
+        """(N, T) log-probs of the frozen reference (KL term)."""
+        with self._autocast():
+            out = self.reference(completion_forward, ro.inputs, ro.completion_ids, ro.completion_mask,
+                                 with_entropy=False, chunk_size=self.chunk_size)
+        return as_output(out).logp
+
+    @torch.no_grad()
+    def probe(self, fn, *args, **kwargs):
+        """A counterfactual pass ``fn(model, *args, **kwargs)`` of the current policy in eval mode, no grad."""
+        self.policy.eval()
+        out = self.policy(fn, *args, **kwargs)
+        return as_output(out) if isinstance(out, dict) and "logp" in out else out
+
+    @torch.no_grad()
+    def generate(self, engine, batch, group_size: int, tokenizer, **kwargs):
+        """G completions per prompt from the policy in eval mode (ZeRO-3: every rank steps together)."""
+        self.policy.eval()
+        with self._autocast(), self._unsharded():
+            return engine.generate(self.model, batch, group_size, tokenizer, **kwargs)
+
+    @contextmanager
+    def head_weight(self):
+        """The LM head weight (V, D), detached and unsharded, for the distribution-distance scores."""
+        head = self.model.get_output_embeddings()
+        with gathered_params([head.weight], self.acc) as (w,):
+            yield w
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def _autocast(self):
+        return self.acc.autocast() if self.strategy != "zero3" else nullcontext()
+
+    @contextmanager
+    def _unsharded(self):
+        """FSDP2: the root group's parameters unsharded around calls that bypass the wrapper's forward."""
+        mod = self.policy
+        if self.strategy == "fsdp" and hasattr(mod, "unshard"):
+            mod.unshard()
+            try:
+                yield
+            finally:
+                mod.reshard()
+        else:
+            yield
