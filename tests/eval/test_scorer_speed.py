@@ -1,5 +1,7 @@
 """Every scorer runs in linear time: < 50 ms on 1 MB hostile outputs (best of 3), and the number scanner returns
-what the official (backtracking) patterns return."""
+what the official (backtracking) patterns return.
+
+Times are CPU seconds of this process (``time.process_time``): the bound is on our code, not on a busy CI machine."""
 from __future__ import annotations
 
 import random
@@ -46,15 +48,15 @@ def items() -> list[EvalItem]:
 def best_of_3(fn) -> float:
     best = float("inf")
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0 = time.process_time()               # CPU time of this process: other sessions' load does not count
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.process_time() - t0)
     return best
 
 
 @pytest.mark.parametrize("scorer", SCORERS.names())
 def test_scorer_linear_on_1mb_hostile_output(scorer):
-    """Best of 3 under 50 ms. On a shared, overloaded machine a case over the limit is measured again (up to 3
+    """Best of 3 under 50 ms of process CPU time. A case over the limit is measured again (up to 3
     more best-of-3 rounds): noise passes on a retry, a quadratic scorer (seconds on 1 MB) never does."""
     s = SCORERS.get(scorer)
     slow = {}

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from video_ktr.rewards import PROBLEM_TYPES, accuracy_reward, compute_rewards, format_reward
 
-TIME_LIMIT_S = 0.05  # per completion, all problem types + format; measured worst case is ~15 ms
+TIME_LIMIT_S = 0.05  # CPU seconds per completion, all problem types + format; measured worst case is ~15 ms
+# (process_time, not wall time: the bound is on our code, not on how busy the CI machine is)
 MB = 10**6
 
 HOSTILE = {
@@ -49,10 +50,10 @@ def test_hostile_1mb_completion_is_fast_and_in_range(name):
     for problem_type in PROBLEM_TYPES:
         timings = []
         for _ in range(3):   # best of 3: the bound is on our code, not on a busy CI core
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             acc = accuracy_reward([completion], [SOLUTIONS[problem_type]], [problem_type])
             fmt = format_reward([completion])
-            timings.append(time.perf_counter() - t0)
+            timings.append(time.process_time() - t0)
         _check_range(acc + fmt)
         assert min(timings) < TIME_LIMIT_S, (name, problem_type, timings)
 
@@ -61,9 +62,9 @@ def test_hostile_as_solution_too():
     # a hostile (huge) reference must not blow up either: both sides are capped
     huge = HOSTILE["words_1mb"]
     for problem_type in PROBLEM_TYPES:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         _check_range(accuracy_reward([huge], [huge], [problem_type]))
-        assert time.perf_counter() - t0 < 4 * TIME_LIMIT_S
+        assert time.process_time() - t0 < 4 * TIME_LIMIT_S
 
 
 ATOMS = [
@@ -84,10 +85,10 @@ hostile_text = st.one_of(
 def test_property_range_finiteness_time(completion, solution, problem_type, wrap_solution):
     if wrap_solution:
         solution = f"<answer>{solution}</answer>"
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     acc = accuracy_reward([completion], [solution], [problem_type])
     fmt = format_reward([completion])
-    assert time.perf_counter() - t0 < TIME_LIMIT_S
+    assert time.process_time() - t0 < TIME_LIMIT_S
     _check_range(acc + fmt)
 
 

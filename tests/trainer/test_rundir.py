@@ -117,3 +117,20 @@ def test_fresh_run_api_refuses_a_used_dir(tiny_cfg, tmp_path):
     with pytest.raises(RunDirError, match="already holds a run"):
         RLTrainer(config_from_dict(tiny_cfg())).setup()
     assert (run / "metrics.jsonl").read_text() == '{"step": 1}\n'
+
+
+def test_sft_refuses_a_used_out_dir_before_loading_anything(tmp_path):
+    from video_ktr.config import load_config
+    from video_ktr.trainer.sft import run_sft
+
+    out = tmp_path / "sft"
+    (out / "model").mkdir(parents=True)
+    (out / "metrics.jsonl").write_text('{"step": 1, "loss/sft": 2.0}\n')
+    cfg = load_config(None, {"model": {"path": str(tmp_path / "no-model")}})
+    with pytest.raises(RunDirError, match="metrics.jsonl: 1 rows"):
+        run_sft(cfg, out)
+    assert (out / "metrics.jsonl").read_text() == '{"step": 1, "loss/sft": 2.0}\n'
+    with pytest.raises(FileNotFoundError, match="no-model"):  # --overwrite: moved aside, then the model is missing
+        run_sft(cfg, out, overwrite=True)
+    (old,) = tmp_path.glob("sft.old-*")
+    assert (old / "metrics.jsonl").exists()

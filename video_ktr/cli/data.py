@@ -60,6 +60,11 @@ def check(
         table.add_row("problems", kind, f"[{style}]{counts[kind]}[/{style}]")
     table.add_row("total", "ok", str(result.num_ok))
     console.print(table)
+    if result.clamped:
+        console.print(f"[yellow]{len(result.clamped)} records ask for more than the budget allows (lowered to its "
+                      f"caps):[/yellow]")
+        for line in result.clamped[:MAX_LISTED]:
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     if result.ok:
         console.print("[green]all records valid[/green]" + ("" if no_media else " and all media decodable"))
         return

@@ -45,6 +45,7 @@ def train(ctx: typer.Context,
         from video_ktr.config import config_to_dict
 
         typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), nl=False)
+        _dry_run_deepspeed(cfg)
         return
     run_dir = Path(cfg.trainer.output_dir)
     resume = resume or force_resume
@@ -77,3 +78,17 @@ def _eval(cfg, ckpt, out: Path) -> None:
     res = evaluate_checkpoint(cfg, ckpt, out)
     typer.echo(f"eval {out.name}: accuracy {res['eval/accuracy']:.3f}, format {res['eval/format']:.3f} "
                f"({res['eval/n']} records) -> {out}")
+
+
+def _dry_run_deepspeed(cfg) -> None:
+    """--dry-run with a DeepSpeed config (trainer.deepspeed or `accelerate launch`): print it resolved for WORLD_SIZE
+    processes (reads the model's config.json for the ZeRO-3 bucket sizes; loads no weights)."""
+    import json
+    import os
+
+    from video_ktr.trainer.setup import build_deepspeed_config
+
+    n = int(os.environ.get("WORLD_SIZE", "1"))
+    ds = build_deepspeed_config(cfg, n)
+    if ds is not None:
+        typer.echo(f"# deepspeed, resolved for {n} process(es):\n" + json.dumps(ds, indent=1))

@@ -79,7 +79,15 @@ class MediaBudget:
         count (``max(max_frames, nframes)``), pixel areas to the run's ``*_max_pixels`` and ``total_pixels``. A
         non-numeric, non-finite or negative value raises ``ValueError`` naming the key.
         """
-        changes = {}
+        changes, _ = self._overrides(extra, kind)
+        return replace(self, **changes) if changes else self
+
+    def clamped(self, extra: dict[str, Any], kind: str) -> list[str]:
+        """``["nframes=100000 -> 16", ...]``: the record's overrides that ``for_record`` lowers to the run's caps."""
+        return self._overrides(extra, kind)[1]
+
+    def _overrides(self, extra: dict[str, Any], kind: str) -> tuple[dict[str, Any], list[str]]:
+        changes, clamped = {}, []
         frame_cap = max(self.max_frames, self.nframes or 0)
         caps = {"nframes": frame_cap, "min_frames": frame_cap, "max_frames": frame_cap,
                 "min_pixels": getattr(self, f"{kind}_max_pixels"), "max_pixels": getattr(self, f"{kind}_max_pixels"),
@@ -96,8 +104,9 @@ class MediaBudget:
                 value = max(1, int(round(value)))
             if key in ("min_pixels", "max_pixels", "total_pixels"):
                 value = int(value)
-            if caps.get(key) is not None:
-                value = min(value, caps[key])
+            if caps.get(key) is not None and value > caps[key]:
+                clamped.append(f"{key}={extra[key]!r} -> {caps[key]}")
+                value = caps[key]
             name = f"{kind}_{key}" if key in ("min_pixels", "max_pixels") else key
             changes[name] = value
         if "min_frames" in changes and "max_frames" not in changes:
@@ -111,7 +120,7 @@ class MediaBudget:
             changes[hi] = max(getattr(self, hi), changes[lo])
         if "fps" in changes and "nframes" not in changes:
             changes["nframes"] = None  # a record asking for an fps means "sample by fps", even if the run fixes nframes
-        return replace(self, **changes) if changes else self
+        return changes, clamped
 
 
 def round_by(x: float, factor: int) -> int:

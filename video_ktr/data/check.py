@@ -33,6 +33,7 @@ class CheckResult:
     by_problem_type: Counter = field(default_factory=Counter)
     by_data_source: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
+    clamped: list[str] = field(default_factory=list)   # records whose overrides exceed the run's caps (lowered)
 
     @property
     def counts(self) -> Counter:
@@ -64,6 +65,11 @@ def check_dataset(path: str | Path, root: str | Path | None = None, *, budget: M
         result.by_data_type[record.data_type] += 1
         result.by_problem_type[record.problem_type] += 1
         result.by_data_source[record.data_source or "(none)"] += 1
+        try:
+            if over := budget.clamped(record.extra, record.data_type):
+                result.clamped.append(f"{record.where}: {', '.join(over)}")
+        except ValueError:
+            pass  # reported as an invalid row when the media is opened
         if open_media:
             try:
                 load_media(record, budget, patch_multiple, backend=backend)

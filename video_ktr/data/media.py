@@ -6,6 +6,7 @@ A missing, corrupt or truncated file raises ``MediaError`` naming the path — t
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -242,7 +243,10 @@ def load_image(path: str | Path, budget: MediaBudget, patch_multiple: int) -> Me
     if not path.is_file():
         raise MissingMediaError(path)
     try:
-        with Image.open(path) as img:                               # reads the header only
+        with warnings.catch_warnings():                             # over Pillow's warning size: refused below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)                                  # reads the header only
+        with img:
             check_source_size(path, img.width, img.height, "the image")
             h, w = image_size(img.height, img.width, budget, patch_multiple)
             img.load()

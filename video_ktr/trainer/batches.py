@@ -25,6 +25,13 @@ def media_budget(data_cfg) -> MediaBudget:
                        image_max_pixels=data_cfg.image_max_pixels)
 
 
+def _clamped(budget: MediaBudget, record) -> bool:
+    try:
+        return bool(budget.clamped(record.extra, record.data_type))
+    except ValueError:
+        return False  # an invalid override: reported (raise / skip) when the media loads
+
+
 @dataclass
 class DataPosition:
     """Where the walk over the records stands: checkpointed, so a resumed run sees the same prompts."""
@@ -62,7 +69,12 @@ class PromptSource:
                               allow_outside_root=cfg.data.allow_outside_root)
         if report.num_skipped:
             print(f"data: skipped {report.num_skipped} bad records: {report.summary()}")
-        return cls(report.records, processor, batch_size=cfg.rollout.batch_size, budget=media_budget(cfg.data),
+        budget = media_budget(cfg.data)
+        clamped = [r for r in report.records if _clamped(budget, r)]
+        if clamped:
+            print(f"data: {len(clamped)} records ask for more frames/pixels than the budget allows and are lowered "
+                  f"to its caps (first: {clamped[0].where}); `video-ktr data check` lists them")
+        return cls(report.records, processor, batch_size=cfg.rollout.batch_size, budget=budget,
                    template=cfg.data.template, seed=cfg.trainer.seed, shuffle=cfg.data.shuffle,
                    on_error=cfg.data.on_error, cache_media=cfg.data.cache_media, num_processes=num_processes,
                    rank=rank, grad_accum=grad_accum)

@@ -2,8 +2,8 @@
 
 The policy (and, under ZeRO-3, the reference) is wrapped in :class:`PassModule` *before* ``prepare``: its forward
 takes a pass function of the ktr stage (``completion_forward``, a probe, …) and runs it on the HF model inside. So
-every pass enters through the DDP / DeepSpeed / FSDP wrapper — DDP all-reduces the gradient, ZeRO-3 and FSDP
-gather the parameters each submodule needs, accelerate's autocast applies — while the stage functions stay plain
+every pass enters through the DDP / DeepSpeed wrapper — DDP all-reduces the gradient, ZeRO-3 gathers the
+parameters each submodule needs, accelerate's autocast applies — while the stage functions stay plain
 ``(model, tensors) -> tensors``. The LM head is called as a module (``ktr.logprobs.ChunkedLMHead``), so the chunked
 log-prob / entropy head gathers only the head weight and keeps its ``chunk_size × V`` memory bound.
 
@@ -52,7 +52,7 @@ def as_output(out) -> CompletionOutput:
 
 
 def strategy(accelerator) -> str:
-    """'zero3' | 'zero2' (any DeepSpeed stage < 3) | 'fsdp' | 'ddp' (also one process)."""
+    """'zero3' | 'zero2' (any DeepSpeed stage < 3) | 'fsdp' (refused by the trainer) | 'ddp' (also one process)."""
     from accelerate.utils import DistributedType
 
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
@@ -97,14 +97,14 @@ class Passes:
     """Runs the policy / reference / probe / generation passes of a step on the prepared models.
 
     policy: what ``prepare`` returned for a :class:`PassModule`; reference: a prepared (ZeRO-3) or plain
-    :class:`PassModule` in eval mode, or None. ``lockstep``: every forward is a collective (ZeRO-3, FSDP), so
+    :class:`PassModule` in eval mode, or None. ``lockstep``: every forward is a collective (ZeRO-3), so
     ranks must run the same passes in the same order (generation uses ``synced_gpus``).
     """
 
     def __init__(self, accelerator, policy, reference=None, *, chunk_size: int):
         self.acc, self.policy, self.reference, self.chunk_size = accelerator, policy, reference, chunk_size
         self.strategy = strategy(accelerator)
-        self.lockstep = self.strategy in ("zero3", "fsdp") and accelerator.num_processes > 1
+        self.lockstep = self.strategy == "zero3" and accelerator.num_processes > 1
 
     @property
     def module(self) -> PassModule:
@@ -142,7 +142,7 @@ class Passes:
     def generate(self, engine, batch, group_size: int, tokenizer, **kwargs):
         """G completions per prompt from the policy in eval mode (ZeRO-3: every rank steps together)."""
         self.policy.eval()
-        with self._autocast(), self._unsharded():
+        with self._autocast():
             return engine.generate(self.model, batch, group_size, tokenizer, **kwargs)
 
     @contextmanager
@@ -154,17 +154,4 @@ class Passes:
 
     # ------------------------------------------------------------------------------------------- helpers
     def _autocast(self):
-        return self.acc.autocast() if self.strategy != "zero3" else nullcontext()
-
-    @contextmanager
-    def _unsharded(self):
-        """FSDP2: the root group's parameters unsharded around calls that bypass the wrapper's forward."""
-        mod = self.policy
-        if self.strategy == "fsdp" and hasattr(mod, "unshard"):
-            mod.unshard()
-            try:
-                yield
-            finally:
-                mod.reshard()
-        else:
-            yield
+        return self.acc.autocast() if not self.strategy.startswith("zero") else nullcontext()  # DeepSpeed casts

@@ -122,17 +122,20 @@ def build_accelerator(cfg, *, log: bool = True):
 
 
 def prepare_reference(model, accelerator):
-    """The frozen reference for inference: ZeRO-3 partitions it with a DeepSpeed engine (stage 3, no optimizer);
-    otherwise it is a plain module on the device (no gradient, so no DDP wrapper is needed)."""
+    """The frozen reference for inference: under DeepSpeed an inference engine (ZeRO-3: partitioned; ZeRO-2: stage 0,
+    i.e. full weights in the run's bf16/fp16, no optimizer); otherwise a plain module on the device (no gradient, so
+    no DDP wrapper is needed)."""
     from video_ktr.trainer.passes import PassModule, strategy
 
     mod = PassModule(model).eval()
-    if strategy(accelerator) != "zero3":
+    if strategy(accelerator) not in ("zero3", "zero2"):
         return mod.to(accelerator.device)
     import deepspeed
 
     ds = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
     ds.pop("optimizer", None), ds.pop("scheduler", None)
+    if strategy(accelerator) != "zero3":
+        ds["zero_optimization"] = {"stage": 0}
     engine, *_ = deepspeed.initialize(model=mod, config=ds)
     engine.eval()                        # (DeepSpeedEngine.eval returns None)
     return engine
