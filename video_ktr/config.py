@@ -44,13 +44,17 @@ class DataConfig:
     eval_path: str | None = None          # held-out records (greedy accuracy before/after)
     root: str | None = None               # media root; default: the JSON's directory
     allow_outside_root: bool = False      # accept media paths resolving outside the root ('..', absolute, symlinks)
-    template: str = "reasoning"           # prompt template name (video_ktr.data PROMPTS)
+    template: str = "reasoning"           # prompt template: a name (video_ktr.data PROMPTS) or a text file's path
+                                          # (str.format over {question}, {answer_format}, …: data/prompts.py)
     on_error: str = "raise"               # bad records: "raise" | "skip" (counted and reported)
     fps: float = 2.0                      # frames sampled per second of video
     nframes: int | None = None            # fixed frame count instead of fps
     min_frames: int = 4
     max_frames: int = 16
     video_max_pixels: int = 128 * 28 * 28  # pixels per frame after resize
+    video_min_pixels: int = 4 * 28 * 28   # floor per frame: smaller clips are upscaled (reference: 128 * 28 * 28)
+    video_time: str = "absolute"          # M-RoPE time of temporal patches: absolute (real seconds between sampled
+                                          # frames) | reference (1.0 s apart whatever the fps, as the reference code)
     image_max_pixels: int = 256 * 28 * 28
     cache_media: bool = False             # keep decoded frames in memory (small datasets / the CPU demo)
     shuffle: bool = True                  # reshuffle the records every epoch (seeded by trainer.seed + epoch)
@@ -60,6 +64,9 @@ class DataConfig:
             raise ValueError(f"data.on_error={self.on_error!r} must be 'raise' or 'skip'")
         if not 1 <= self.min_frames <= self.max_frames:
             raise ValueError(f"data.min_frames={self.min_frames} / max_frames={self.max_frames}: need 1 <= min <= max")
+        if not self.video_min_pixels <= self.video_max_pixels:
+            raise ValueError(f"data.video_min_pixels={self.video_min_pixels} must be <= video_max_pixels="
+                             f"{self.video_max_pixels}")
 
 
 @dataclass
@@ -119,6 +126,10 @@ class KTRConfig:
     visual_mode: str = "drop"             # visual probe: drop placeholders (cheap, equal) | mask (reference)
     measure: str = "logp_diff"            # probe score: logp_diff (reference) | kl | js | l1 | l2 | cosine | hellinger
     weighting: str = "binary"             # binary top-ratio mask (reference) | rank_sigmoid | softmax | linear | ...
+    on_constant: str = "all"              # a signal constant over a group's valid tokens (static clip's temporal
+                                          # score, a visual probe with no effect): "all" keeps every token there
+                                          # (reference: score >= quantile) | "none" keeps none of them
+    constant_tol: float = 1e-6            # "constant" = max - min of the group's scores <= this
 
     def __post_init__(self):
         for name in ("entropy_ratio", "visual_ratio", "temporal_ratio"):
@@ -258,6 +269,11 @@ def _merge(base: dict, top: dict) -> dict:
     for k, v in top.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def merge_dicts(base: dict, top: dict) -> dict:
+    """Nested override dicts merged (``top`` wins), as ``load_config`` merges YAML and overrides."""
+    return _merge(base, top)
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

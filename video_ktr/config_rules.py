@@ -87,6 +87,14 @@ def registry(module: str, name: str) -> Callable[[], list[str]]:
     return lambda: getattr(importlib.import_module(module), name).names()
 
 
+def _template_ok(v) -> bool:
+    from pathlib import Path
+
+    from video_ktr.data.prompts import PROMPTS
+
+    return isinstance(v, str) and (v in PROMPTS or Path(v).is_file())
+
+
 POSITIVE_INT = between(1)
 NON_NEGATIVE = between(0)
 POSITIVE = between(0, lo_open=True)
@@ -98,7 +106,8 @@ RULES: dict[str, Check] = {
     "model.lora.r": POSITIVE_INT,
     "model.lora.alpha": POSITIVE,
     "model.lora.dropout": between(0, 1, hi_open=True),
-    "data.template": one_of(registry("video_ktr.data.prompts", "PROMPTS")),
+    "data.template": Check(lambda v: None if _template_ok(v) else "is neither a registered template nor a file",
+                           lambda: str(registry("video_ktr.data.prompts", "PROMPTS")()) + " or a template file"),
     "data.on_error": one_of(("raise", "skip")),
     "data.fps": POSITIVE,
     "data.nframes": between(1, none_ok=True),
@@ -106,6 +115,8 @@ RULES: dict[str, Check] = {
     "data.max_frames": POSITIVE_INT,
     "data.video_max_pixels": POSITIVE_INT,
     "data.image_max_pixels": POSITIVE_INT,
+    "data.video_min_pixels": POSITIVE_INT,
+    "data.video_time": one_of(("absolute", "reference")),
     "rollout.engine": one_of(registry("video_ktr.rollout", "ENGINES")),
     "rollout.batch_size": POSITIVE_INT,
     "rollout.group_size": between(2),
@@ -130,6 +141,8 @@ RULES: dict[str, Check] = {
     "ktr.visual_mode": one_of(registry("video_ktr.ktr.probes", "VISUAL_PROBES")),
     "ktr.measure": one_of(registry("video_ktr.ktr.scores", "MEASURES")),
     "ktr.weighting": one_of(registry("video_ktr.ktr.selection", "WEIGHTINGS")),
+    "ktr.on_constant": one_of(("all", "none")),
+    "ktr.constant_tol": NON_NEGATIVE,
     "loss.beta": NON_NEGATIVE,
     "loss.epsilon": between(0, 1, lo_open=True),
     "loss.epsilon_high": between(0, lo_open=True, none_ok=True),

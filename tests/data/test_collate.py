@@ -97,3 +97,30 @@ def test_video_only_and_image_only_batches(processors, toy_records):
     only_i = encode_prompts(proc, [recs[1]], [media[1]], template="direct")
     assert "pixel_values" in only_i and "pixel_values_videos" not in only_i
     assert np.array_equal(only_i["image_grid_thw"][0].numpy(), [1, 4, 4])   # 56x56 image, patch 14
+
+
+def test_video_time_reference_puts_patches_one_second_apart(processors, toy_records):
+    from video_ktr.data import MediaBudget, encode_prompts, load_media, patch_multiple
+
+    proc = processors["qwen2_5_vl"]
+    recs = [r for r in toy_records if r.data_type == "video"][:2]
+    ts = {}
+    for vt in ("absolute", "reference"):
+        budget = MediaBudget(fps=1.0, video_time=vt)                   # 4 s clips at 1 fps → 4 frames, 2 s / patch
+        media = [load_media(r, budget, patch_multiple(proc)) for r in recs]
+        assert all(m.video_time == vt for m in media)
+        ts[vt] = torch.as_tensor(encode_prompts(proc, recs, media)["second_per_grid_ts"]).float().tolist()
+    assert ts["absolute"] == [2.0, 2.0] and ts["reference"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="video_time"):
+        MediaBudget(video_time="real")
+
+
+def test_config_pixel_floor_and_video_time_reach_the_budget(tmp_path):
+    from video_ktr.config import load_config
+    from video_ktr.trainer.batches import media_budget
+
+    cfg = load_config(None, ["data.video_min_pixels=100352", "data.video_time=reference"])
+    b = media_budget(cfg.data)
+    assert (b.video_min_pixels, b.video_time) == (128 * 28 * 28, "reference")
+    with pytest.raises(ValueError, match="video_time"):
+        load_config(None, ["data.video_time=seconds"])

@@ -53,3 +53,27 @@ def test_unknown_template():
         build_prompt(make("numerical"), "cot")
     with pytest.raises(KeyError):
         PROMPTS.add("reasoning", lambda r: "")
+
+
+def test_template_file_everywhere_a_name_is_accepted(tmp_path):
+    from video_ktr.config import load_config
+
+    f = tmp_path / "r1.txt"
+    f.write_text("{question}\nThink first. {{braces}} stay.{answer_format}")
+    rec = make("multiple choice")
+    text = build_prompt(rec, str(f))
+    assert text == ("What happens?\nOptions:\nA. red\nB. blue\nC. green\nThink first. {braces} stay."
+                    + ANSWER_FORMATS["multiple choice"])
+    assert build_messages(rec, str(f))[0]["content"][1]["text"] == text
+    f2 = tmp_path / "fields.txt"
+    f2.write_text("{problem}|{options}|{problem_type}|{think_instruction}")
+    assert build_prompt(rec, str(f2)) == f"What happens?|A. red\nB. blue\nC. green|multiple choice|{THINK_INSTRUCTION}"
+    assert load_config(None, [f"data.template={f}"]).data.template == str(f)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("{question} {solution}")
+    with pytest.raises(ValueError, match=r"bad.txt uses unknown field\(s\) \['solution'\]"):
+        build_prompt(rec, str(bad))
+    with pytest.raises(KeyError, match="unknown prompt template .no_such_template.: neither a registered name"):
+        build_prompt(rec, "no_such_template")
+    with pytest.raises(ValueError, match="data.template='no_such_template' is neither a registered template nor a"):
+        load_config(None, ["data.template=no_such_template"])

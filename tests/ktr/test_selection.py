@@ -135,3 +135,49 @@ def test_selection_errors():
     with pytest.raises(KeyError, match="unknown token weighting"):
         select_key_tokens({"entropy": torch.zeros(2, 2)}, v, torch.ones(2, dtype=torch.bool), 2,
                           signals=("entropy",), weighting="nope")
+
+
+def _static_and_moving_batch():
+    """Two groups of 2 completions: group 0 a static clip (temporal score exactly 0 everywhere), group 1 varied."""
+    g = torch.Generator().manual_seed(0)
+    ent = torch.rand(4, 5, generator=g)
+    temporal = torch.cat([torch.zeros(2, 5), torch.rand(2, 5, generator=g)])
+    valid = torch.ones(4, 5, dtype=torch.bool)
+    valid[1, 3:] = False
+    return {"entropy": ent, "temporal": temporal}, valid, torch.ones(4, dtype=torch.bool)
+
+
+def test_constant_signal_selects_all_by_default_and_none_on_request():
+    from video_ktr.ktr import constant_groups, signal_selections
+
+    scores, valid, is_video = _static_and_moving_batch()
+    assert constant_groups(scores["temporal"], valid, 2).tolist() == [True, True, False, False]
+    kw = dict(signals=("entropy", "temporal"), ratios={"entropy": 0.2, "temporal": 0.2})
+    ref, _ = signal_selections(scores, valid, is_video, 2, **kw)
+    assert torch.equal(ref["temporal"][:2], valid[:2])                      # reference: score >= quantile keeps all
+    none, _ = signal_selections(scores, valid, is_video, 2, on_constant="none", **kw)
+    assert not none["temporal"][:2].any()                                   # no ranking → nothing selected
+    assert torch.equal(none["temporal"][2:], ref["temporal"][2:])           # informative groups unchanged
+    assert torch.equal(none["entropy"], ref["entropy"])
+    key_ref, m_ref = select_key_tokens(scores, valid, is_video, 2, **kw)
+    key_none, m_none = select_key_tokens(scores, valid, is_video, 2, on_constant="none", **kw)
+    assert torch.equal(key_ref[:2], valid[:2])                              # union with "all": KTR = GRPO there
+    assert torch.equal(key_none[:2], none["entropy"][:2])                   # only the entropy tokens remain
+    assert m_ref["ktr/constant_temporal"] == m_none["ktr/constant_temporal"] == 0.5
+    assert m_none["ktr/frac_key"] < m_ref["ktr/frac_key"]
+
+
+def test_constant_tolerance_and_soft_weights():
+    from video_ktr.ktr import signal_selections
+
+    scores, valid, is_video = _static_and_moving_batch()
+    scores["temporal"][:2] += 1e-8 * torch.arange(10.0).reshape(2, 5)      # float noise of a "static" clip
+    kw = dict(signals=("temporal",), on_constant="none")
+    exact, _ = signal_selections(scores, valid, is_video, 2, constant_tol=0.0, **kw)
+    assert exact["temporal"][:2].any()                                      # tol 0: noise counts as a ranking
+    tol, _ = signal_selections(scores, valid, is_video, 2, constant_tol=1e-6, **kw)
+    assert not tol["temporal"][:2].any()
+    soft, _ = signal_selections(scores, valid, is_video, 2, constant_tol=1e-6, weighting="softmax", **kw)
+    assert soft["temporal"][:2].abs().sum() == 0 and soft["temporal"][2:].sum() > 0
+    with pytest.raises(ValueError, match="on_constant"):
+        signal_selections(scores, valid, is_video, 2, signals=("temporal",), on_constant="some")

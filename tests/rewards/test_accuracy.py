@@ -91,7 +91,12 @@ def test_numerical_rules(pred, gt, expected):
         ("a x c d e f", "a b c", 0.0),                   # WER = 4/3 → 1 − 4/3 clipped to 0
         ("a b", "a b c", 1 - 1 / 3),                     # 1 deletion / 3 words
         ("", "a b", 0.0),
-        ("anything", "", 0.0),                           # empty reference: WER undefined → 0
+        ("anything", "", 0.0),                           # empty reference, words predicted: 1 − n clipped → 0
+        ("", "", 1.0),                                   # both empty: distance 0 / max(1, 0) → 1 (reference)
+        ("  \n ", "", 1.0),                              # whitespace only is empty
+        ("STOP\nAHEAD now", "STOP AHEAD now", 1.0),      # any whitespace separates words (reference: str.split)
+        ("STOP\tAHEAD\n\nnow ", "  STOP AHEAD now", 1.0),
+        ("STOP\nAHEAD later", "STOP AHEAD now", 1 - 1 / 3),
     ],
 )
 def test_ocr_one_minus_wer(pred, gt, expected):

@@ -179,3 +179,26 @@ def test_fixed_palette_options(tmp_path):
         assert [o.split(". ", 1)[1] for o in r["options"]] == list(COLOURS)
         colour = r["meta"].get("first", r["meta"].get("colour"))
         assert r["solution"] == f"<answer>{'ABCDEF'[list(COLOURS).index(colour)]}</answer>"
+
+
+def test_short_cot_and_two_colour_palette(tmp_path):
+    import json
+
+    import pytest
+
+    from video_ktr.toy import build_toy_data
+
+    out = build_toy_data(tmp_path / "d", n=12, n_eval=2, frames=8, size=32, num_options=0, cot="short", colours=2,
+                         mix={"first_colour": 1, "static_colour": 1})
+    for r in json.loads((out / "train.json").read_text()):
+        assert r["options"] == ["A. red", "B. green"]
+        meta = r["meta"]
+        want = f"<think>{meta['first']} first.</think>" if r["task"] == "first_colour" else \
+            f"<think>{meta['colour']}.</think>"
+        assert r["process"] == want
+        colour = meta.get("first", meta.get("colour"))
+        assert r["solution"] == f"<answer>{'AB'[['red', 'green'].index(colour)]}</answer>"
+    with pytest.raises(ValueError, match="cot"):
+        build_toy_data(tmp_path / "e", n=2, cot="long")
+    with pytest.raises(ValueError, match="num_options=4 > colours=2"):
+        build_toy_data(tmp_path / "f", n=2, colours=2)

@@ -44,6 +44,14 @@ def test_shipped_configs_load():
     ref = load_config(root / "video_ktr_qwen2_5_vl_7b.yaml")
     assert ref.algorithm == "ktr" and ref.optim.lr == 2e-6 and ref.loss.beta == 0.04 and ref.rollout.group_size == 8
     assert load_config(root / "grpo_qwen2_5_vl_7b.yaml").optim.lr == 1e-6
+    for name in ("video_ktr", "grpo", "t_grpo"):  # the reference runs: length bonus on, reference time and pixel floor
+        cfg = load_config(root / f"{name}_qwen2_5_vl_7b.yaml")
+        assert cfg.reward.names == ("accuracy", "format", "length"), name
+        assert cfg.reward.kwargs["length"] == {"bonus": 0.2, "min_length": 320, "max_length": 512}
+        assert (cfg.data.video_time, cfg.data.video_min_pixels, cfg.data.video_max_pixels) == \
+            ("reference", 128 * 28 * 28, 128 * 28 * 28)
+        assert cfg.ktr.on_constant == "all" and cfg.rollout.top_p == 0.95 and cfg.rollout.temperature == 1.0
+        assert "Departures from the reference" in (root / f"{name}_qwen2_5_vl_7b.yaml").read_text()
 
 
 def test_reward_names_and_hyperparameters_checked_when_built():
@@ -59,3 +67,15 @@ def test_reward_names_and_hyperparameters_checked_when_built():
     with pytest.raises(ValueError):
         load_config(None, {"reward": {"names": ["accuracy", "format", "length"],
                                       "kwargs": {"length": {"no_such_hyperparameter": 1}}}})
+
+
+def test_new_fields_are_validated():
+    import pytest
+
+    for override, key in (("ktr.on_constant=some", "ktr.on_constant"), ("ktr.constant_tol=-1", "ktr.constant_tol"),
+                          ("data.video_time=seconds", "data.video_time"),
+                          ("data.video_min_pixels=0", "data.video_min_pixels")):
+        with pytest.raises(ValueError) as e:
+            load_config(None, [override])
+        assert str(e.value).startswith(key + "="), str(e.value)
+    assert load_config(None, ["ktr.on_constant=none"]).ktr.on_constant == "none"

@@ -9,6 +9,7 @@ import typer
 from video_ktr.cli import analyze as _analyze
 from video_ktr.cli import demo as _demo
 from video_ktr.cli import eval as _eval
+from video_ktr.cli import experiment as _experiment
 from video_ktr.cli import infer as _infer
 from video_ktr.cli import toy as _toy
 from video_ktr.cli import sft as _sft
@@ -27,6 +28,7 @@ app.add_typer(data_app, name="data")
 app.command("demo")(_demo.demo)
 app.command("train", context_settings=_train.CTX)(_train.train)
 app.command("sft", context_settings=_sft.CTX)(_sft.sft)
+app.command("experiment", context_settings=_experiment.CTX)(_experiment.experiment)
 app.add_typer(_analyze.app, name="analyze")
 app.command("eval")(_eval.eval_cmd)
 app.command("infer")(_infer.infer_cmd)

@@ -37,6 +37,8 @@ def data(
     tasks: str = typer.Option(None, help="Comma-separated task names (each weight 1); default: the standard mix "
                                          "(first_colour, motion, flash_count, static_colour, image_colour)."),
     options: int = typer.Option(4, help="Options per multiple-choice question (2-4, shuffled), or 0: every colour/direction, fixed order."),
+    colours: int = typer.Option(6, help="Palette size: the first k of red, green, blue, yellow, white, magenta."),
+    cot: str = typer.Option("full", help="Chain of thought in `process`: full (sentences) | short (one fact)."),
 ) -> None:
     """Generate the synthetic video-reasoning dataset (Video-R1 schema + a Video-Holmes-format eval split)."""
     from video_ktr.toy import build_toy_data
@@ -44,7 +46,7 @@ def data(
     try:
         mix = {t.strip(): 1 for t in tasks.split(",") if t.strip()} if tasks else None
         out = build_toy_data(out_dir, n=n, n_eval=n_eval, seed=seed, frames=frames, size=size, mix=mix,
-                             num_options=options)
+                             num_options=options, cot=cot, colours=colours)
     except (ValueError, KeyError, FileExistsError) as e:
         raise typer.BadParameter(str(e)) from None
     typer.echo(f"wrote synthetic data to {out} (train.json, eval.json, holmes/test_Video-Holmes.json)")

@@ -8,11 +8,11 @@ from video_ktr.data.budget import MediaBudget, sample_frame_indices, smart_resiz
 from video_ktr.data.collate import encode_prompts, reorder_frames
 from video_ktr.data.media import (VIDEO_BACKENDS, Media, MediaError, MissingMediaError, load_image, load_media,
                                   load_video, patch_multiple)
-from video_ktr.data.prompts import PROMPTS, build_messages, build_prompt
+from video_ktr.data.prompts import PROMPTS, build_messages, build_prompt, prompt_template
 from video_ktr.data.schema import PROBLEM_TYPES, LoadReport, Record, RecordError, load_records
 
 __all__ = [
-    "PROBLEM_TYPES", "PROMPTS", "VIDEO_BACKENDS", "LoadReport", "Media", "MediaBudget", "MediaError",
+    "PROBLEM_TYPES", "PROMPTS", "prompt_template", "VIDEO_BACKENDS", "LoadReport", "Media", "MediaBudget", "MediaError",
     "MissingMediaError", "Record", "RecordError", "build_messages", "build_prompt", "encode_prompts", "load_image",
     "load_media", "load_records", "load_video", "patch_multiple", "reorder_frames", "sample_frame_indices",
     "smart_resize",

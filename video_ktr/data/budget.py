@@ -25,6 +25,9 @@ RECORD_OVERRIDES = ("fps", "nframes", "min_frames", "max_frames", "total_pixels"
                     "min_pixels", "max_pixels")
 
 
+VIDEO_TIMES = ("absolute", "reference")
+
+
 @dataclass
 class MediaBudget:
     """How many frames and pixels one sample may cost. Defaults = the reference training budget (METHOD §2).
@@ -44,6 +47,9 @@ class MediaBudget:
     image_min_pixels: int = 4 * 28 * 28     # image area floor (pixels)
     video_start: float | None = None        # seconds; sample only from here ...
     video_end: float | None = None          # ... to here (None = clip end)
+    video_time: str = "absolute"            # M-RoPE time of temporal patches: "absolute" (real seconds between
+                                            # sampled frames) | "reference" (1.0 s per patch whatever the fps: the
+                                            # reference never passes fps to the processor, second_per_grid_ts = 1)
 
     def __post_init__(self):
         if self.nframes is None and (self.fps is None or self.fps <= 0):
@@ -56,6 +62,8 @@ class MediaBudget:
             lo, hi = getattr(self, f"{kind}_min_pixels"), getattr(self, f"{kind}_max_pixels")
             if not 0 < lo <= hi:
                 raise ValueError(f"budget needs 0 < {kind}_min_pixels <= {kind}_max_pixels, got {lo}, {hi}")
+        if self.video_time not in VIDEO_TIMES:
+            raise ValueError(f"budget video_time={self.video_time!r} must be one of {VIDEO_TIMES}")
         if self.total_pixels is not None and self.total_pixels <= 0:
             raise ValueError(f"budget total_pixels={self.total_pixels} must be > 0 or None")
         if (self.video_start is not None and self.video_end is not None and self.video_end <= self.video_start):

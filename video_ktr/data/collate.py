@@ -3,7 +3,9 @@
 The frames are already sampled and resized to multiples of the patch multiple (``load_media``), so the processor
 is told not to resize (``do_resize=False``) or re-sample (``do_sample_frames=False``): the vision grid is exactly
 ``frames H, W / patch_size``. ``frame_orders`` re-processes the same frames in another order (KTR temporal probe):
-only the pixels move; the frame timestamps and therefore the token layout stay identical.
+only the pixels move; the frame timestamps and therefore the token layout stay identical. Temporal patches get
+M-RoPE times from the real sampling rate (``video_time="absolute"``) or 1.0 s apart (``"reference"``, as the
+reference code, which never passes the fps to the processor), per the budget the media was loaded with.
 """
 from __future__ import annotations
 
@@ -59,9 +61,18 @@ def encode_prompts(processor, records: Sequence, media: Sequence[Media], *, temp
         kwargs["videos"] = videos
         kwargs["video_metadata"] = [m.metadata() for m in media if m.kind == "video"]
         kwargs["do_sample_frames"] = False
-    out = processor(**kwargs)
+    out = dict(processor(**kwargs))
     _check_grids(out, processor, media)
-    return dict(out)
+    vids = [m for m in media if m.kind == "video"]
+    if any(m.video_time == "reference" for m in vids) and "second_per_grid_ts" in out:
+        # reference: the processor never sees the fps, so every temporal patch is 1.0 s apart
+        ts = out["second_per_grid_ts"]
+        ts = ts.clone() if hasattr(ts, "clone") else list(ts)
+        for i, m in enumerate(vids):
+            if m.video_time == "reference":
+                ts[i] = 1.0
+        out["second_per_grid_ts"] = ts
+    return out
 
 
 def _check_grids(out, processor, media: Sequence[Media]) -> None:

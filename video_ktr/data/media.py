@@ -59,6 +59,7 @@ class Media:
     sample_fps: float
     path: Path
     total_frames: int = 1
+    video_time: str = "absolute"  # how encode_prompts gives M-RoPE times to the temporal patches (MediaBudget)
 
     @property
     def num_frames(self) -> int:
@@ -232,7 +233,8 @@ def load_video(path: str | Path, budget: MediaBudget, patch_multiple: int, backe
                                                  patch_multiple)
     num_span = span["frames"]
     return Media(kind="video", frames=resize_frames(frames, h, w), frame_indices=list(map(int, indices)),
-                 native_fps=fps, sample_fps=len(indices) / num_span * fps, path=path, total_frames=num_span)
+                 native_fps=fps, sample_fps=len(indices) / num_span * fps, path=path, total_frames=num_span,
+                 video_time=budget.video_time)
 
 
 def load_image(path: str | Path, budget: MediaBudget, patch_multiple: int) -> Media:

@@ -4,9 +4,16 @@
   an instruction to reason like a person thinking aloud inside <think></think>, then a per-type answer format.
 * ``video_holmes`` — Video-Holmes' official prompt (METHOD §6), verbatim.
 * ``direct`` — question + options + the type's answer format, without asking for reasoning (baselines).
+
+Anywhere a template name is accepted (``data.template``, ``video-ktr eval --template``), a path to a UTF-8 text
+file works too: the file is a ``str.format`` string over the fields of ``TEMPLATE_FIELDS`` (e.g. the prompt a
+published checkpoint was trained with: ``{question}\nThink it through …{answer_format}``).
 """
 from __future__ import annotations
 
+import string
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 from video_ktr.registry import Registry
@@ -79,9 +86,60 @@ def video_holmes_prompt(record) -> str:
     return HOLMES_PROMPT.format(question=record.problem, options=options)
 
 
+# Fields a template file may use ({name}); literal braces are written {{ and }}.
+TEMPLATE_FIELDS = {
+    "question": "the question, plus an 'Options:' block (one 'A. …' line each) for multiple choice",
+    "problem": "the question alone",
+    "options": "the option lines joined by newlines ('' when there are none)",
+    "answer_format": "the problem type's answer instruction (ANSWER_FORMATS)",
+    "think_instruction": "the reasoning template's think-aloud instruction",
+    "problem_type": "multiple choice | numerical | OCR | free-form | regression",
+}
+
+
+class FileTemplate:
+    """A prompt template read from a text file: ``str.format`` over ``TEMPLATE_FIELDS``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"prompt template file {self.path}: cannot read it as UTF-8 text ({e})") from None
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self.text) if f is not None}
+        except ValueError as e:
+            raise ValueError(f"prompt template file {self.path}: {e} (write literal braces as {{{{ and }}}})") from None
+        unknown = sorted(fields - set(TEMPLATE_FIELDS))
+        if unknown:
+            raise ValueError(f"prompt template file {self.path} uses unknown field(s) {unknown}; known: "
+                             f"{sorted(TEMPLATE_FIELDS)}")
+
+    def __call__(self, record) -> str:
+        return self.text.format(question=question_with_options(record), problem=record.problem,
+                                options="\n".join(record.options or []), problem_type=record.problem_type,
+                                answer_format=answer_format(record.problem_type), think_instruction=THINK_INSTRUCTION)
+
+
+@lru_cache(maxsize=32)
+def _file_template(path: str, mtime_ns: int) -> FileTemplate:
+    return FileTemplate(path)
+
+
+def prompt_template(template: str) -> PromptTemplate:
+    """A registered template name (``PROMPTS``) or the path of a template file; a clear error otherwise."""
+    if template in PROMPTS:
+        return PROMPTS.get(template)
+    p = Path(template)
+    if p.is_file():
+        return _file_template(str(p.resolve()), p.stat().st_mtime_ns)
+    raise KeyError(f"unknown prompt template {template!r}: neither a registered name {PROMPTS.names()} nor an existing "
+                   f"file (a text file with {{question}}, {{answer_format}}, … fields)")
+
+
 def build_prompt(record, template: str = "reasoning") -> str:
-    """The user-turn text for ``record`` under the registered ``template``."""
-    return PROMPTS.get(template)(record)
+    """The user-turn text for ``record`` under ``template`` (a registered name or a template file path)."""
+    return prompt_template(template)(record)
 
 
 def build_messages(record, template: str = "reasoning") -> list[dict]:

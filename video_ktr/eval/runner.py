@@ -24,13 +24,14 @@ EVAL_MAX_PIXELS = 256 * 28 * 28  # per-frame pixel cap of the reference eval (Vi
 RESUME_KEYS = ("bench", "scorer", "template", "budget", "decoding", "model")
 
 
-def eval_budget(frames: int | None = 32, max_pixels: int = EVAL_MAX_PIXELS):
-    """The frame/pixel budget of an eval run: exactly ``frames`` uniform frames (None: 2 fps, 4–16 frames)."""
+def eval_budget(frames: int | None = 32, max_pixels: int = EVAL_MAX_PIXELS, video_time: str = "absolute"):
+    """The frame/pixel budget of an eval run: exactly ``frames`` uniform frames (None: 2 fps, 4–16 frames);
+    video_time: M-RoPE times as the checkpoint was trained (absolute | reference, see MediaBudget)."""
     from video_ktr.data import MediaBudget
 
     if frames is None:
-        return MediaBudget(video_max_pixels=max_pixels)
-    return MediaBudget(nframes=frames, max_frames=max(frames, 16), video_max_pixels=max_pixels)
+        return MediaBudget(video_max_pixels=max_pixels, video_time=video_time)
+    return MediaBudget(nframes=frames, max_frames=max(frames, 16), video_max_pixels=max_pixels, video_time=video_time)
 
 
 def make_backend(model, *, backend: str = "hf", decoding: Decoding | None = None, **kwargs):
@@ -90,24 +91,25 @@ def evaluate(model, bench: str, data_dir: str | Path, out_dir: str | Path, *, fr
              template: str | None = None, decoding: Decoding | None = None, batch_size: int = 8,
              limit: int | None = None, on_missing: str = "raise", on_bad_media: str = "skip", backend: str = "hf",
              overwrite: bool = False, progress: Callable[[int, int], None] | None = None,
-             model_name: str | None = None) -> dict:
+             model_name: str | None = None, video_time: str = "absolute") -> dict:
     """Evaluate ``model`` on ``bench`` (a ``BENCHMARKS`` name) read from ``data_dir``; write into ``out_dir``.
 
     model: checkpoint path, (model, processor) pair, or a backend from ``make_backend`` (reused across calls).
     frames: exact frames per video (16/32/64; None = the 2-fps training sampling); max_pixels: per-frame cap;
     budget: a full ``MediaBudget`` instead (e.g. a training run's: ``trainer.batches.media_budget(cfg.data)``).
+    video_time: with ``frames``: M-RoPE times as the checkpoint was trained (absolute | reference, MediaBudget).
     scorer / template: override the benchmark's official scorer / prompt. limit: first N questions only.
     on_missing: "raise" | "skip" questions whose media file is missing when the annotations are read.
     on_bad_media: "skip" (default) | "raise" for media that cannot be decoded during the run: a skip is written
     as a result line (so a rerun does not retry it) and counted in the summary's ``skipped``.
     progress(done, total) after each batch. Returns the summary dict (also written to ``summary.json``).
     """
-    from video_ktr.data import PROMPTS, build_prompt
+    from video_ktr.data import build_prompt, prompt_template
 
     b = BENCHMARKS.get(bench)
     sc = SCORERS.get(scorer or b.scorer)
     template = template or b.template
-    PROMPTS.get(template)
+    prompt_template(template)  # a registered name or a template file; loud otherwise
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     if on_bad_media not in ON_BAD_MEDIA:
@@ -115,7 +117,7 @@ def evaluate(model, bench: str, data_dir: str | Path, out_dir: str | Path, *, fr
     decoding = decoding or Decoding()
     loaded = b.load(Path(data_dir), on_missing=on_missing)
     items = loaded.items[:limit] if limit else loaded.items
-    budget = budget or eval_budget(frames, max_pixels)
+    budget = budget or eval_budget(frames, max_pixels, video_time)
     run = {"bench": bench, "data": str(data_dir), "split": b.split, "model": model_name or _model_name(model),
            "scorer": sc.name, "template": template, "budget": budget.as_dict(), "decoding": decoding.as_dict(),
            "backend": backend, "num_questions": len(items), "load": loaded.summary(),

@@ -14,7 +14,7 @@ from video_ktr.ktr.probes import (PERMUTATIONS, VISUAL_PROBES, drop_positions, f
                                   temporal_probe_logprobs, visual_probe_logprobs)
 from video_ktr.ktr.scores import (DISTANCES, MEASURES, counterfactual_score, distribution_distance, needs_hidden)
 from video_ktr.ktr.selection import (IMAGE_SIGNALS, SIGNALS, WEIGHTINGS, group_quantile, group_rank_norm,
-                                     select_key_tokens, signal_selections, top_ratio_mask)
+                                     constant_groups, select_key_tokens, signal_selections, top_ratio_mask)
 
 __all__ = [
     "DEFAULT_CHUNK", "CompletionOutput", "chunked_token_logprobs", "completion_forward", "completion_logprobs",
@@ -23,5 +23,5 @@ __all__ = [
     "patch_orders_to_frame_orders", "permute_temporal_patches", "temporal_probe_logprobs", "visual_probe_logprobs",
     "DISTANCES", "MEASURES", "counterfactual_score", "distribution_distance", "needs_hidden",
     "IMAGE_SIGNALS", "SIGNALS", "WEIGHTINGS", "group_quantile", "group_rank_norm", "select_key_tokens",
-    "signal_selections", "top_ratio_mask",
+    "signal_selections", "top_ratio_mask", "constant_groups",
 ]

@@ -54,6 +54,20 @@ def top_ratio_mask(scores: Tensor, valid: Tensor, ratio: float, group_size: int)
     return valid.bool() & (scores >= thr)                                                       # NaN thr → False
 
 
+def constant_groups(scores: Tensor, valid: Tensor, group_size: int, tol: float = 0.0) -> Tensor:
+    """(N,) bool: rows whose group's valid scores are all equal within ``tol`` (max − min ≤ tol).
+
+    A static clip gives every token a temporal score of exactly 0; an image has no temporal signal at all; a visual
+    probe the model ignores gives ≈ 0 everywhere. Such a signal ranks nothing. A group without valid tokens is
+    not constant (it selects nothing anyway).
+    """
+    s, v = _grouped(scores.float(), group_size), _grouped(valid.bool(), group_size)             # (B, S)
+    hi = torch.where(v, s, torch.full_like(s, -float("inf"))).amax(1)
+    lo = torch.where(v, s, torch.full_like(s, float("inf"))).amin(1)
+    const = v.any(1) & ((hi - lo) <= tol)                                                       # (B,)
+    return const.repeat_interleave(group_size)                                                  # (N,)
+
+
 def group_rank_norm(scores: Tensor, valid: Tensor, group_size: int) -> Tensor:
     """Normalised descending rank in the group: 0 for the highest valid score, 1 for the lowest. (N, T), 0 at padding.
 
@@ -113,15 +127,20 @@ def softmax_weights(scores, valid, group_size, *, ratio=0.2, gamma=1.5, k=20.0):
 
 
 # ----------------------------------------------------------------------------------------------- the selector
+ON_CONSTANT = ("all", "none")  # what a signal constant over a group's valid tokens selects: all (reference) | none
 def signal_selections(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor, group_size: int, *,
                       signals: tuple[str, ...] = SIGNALS, ratios: dict[str, float] | None = None,
                       scope: str = "group", weighting: str = "binary", gamma: float = 1.5,
-                      k: float = 20.0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+                      k: float = 20.0, on_constant: str = "all", constant_tol: float = 0.0,
+                      constant_out: dict | None = None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Each signal's own selection before combining (arguments as :func:`select_key_tokens`).
 
     Returns (per_signal: name → (N, T) bool mask or float weights, applicable: name → (N,) bool rows the signal
-    applies to — image rows are not applicable for ``temporal`` and select nothing there).
+    applies to — image rows are not applicable for ``temporal`` and select nothing there). ``constant_out``, if
+    given, receives name → (N,) bool rows whose group's scores are constant (see ``on_constant``).
     """
+    if on_constant not in ON_CONSTANT:
+        raise ValueError(f"on_constant={on_constant!r} must be one of {ON_CONSTANT}")
     unknown = [s for s in signals if s not in SIGNALS]
     if unknown or not signals:
         raise ValueError(f"ktr signals {list(signals)} must be a non-empty subset of {list(SIGNALS)}")
@@ -142,14 +161,21 @@ def signal_selections(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor
         rows = is_video if name not in IMAGE_SIGNALS else torch.ones_like(is_video)             # (N,)
         applicable[name] = rows
         v = valid & rows[:, None]
-        per_signal[name] = fn(scores[name].float(), v, gs, ratio=ratios[name], gamma=gamma, k=k)
+        sel = fn(scores[name].float(), v, gs, ratio=ratios[name], gamma=gamma, k=k)
+        const = constant_groups(scores[name], v, gs, constant_tol) & rows                       # (N,)
+        if on_constant == "none":  # a constant signal ranks nothing: keep no token instead of all of them
+            sel = sel & ~const[:, None] if sel.dtype == torch.bool else sel * (~const[:, None]).to(sel.dtype)
+        if constant_out is not None:
+            constant_out[name] = const
+        per_signal[name] = sel
     return per_signal, applicable
 
 
 def select_key_tokens(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor, group_size: int, *,
                       signals: tuple[str, ...] = SIGNALS, ratios: dict[str, float] | None = None,
                       combine: str = "union", scope: str = "group", weighting: str = "binary",
-                      gamma: float = 1.5, k: float = 20.0) -> tuple[Tensor, dict[str, Tensor]]:
+                      gamma: float = 1.5, k: float = 20.0, on_constant: str = "all",
+                      constant_tol: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
     """Combine the per-signal selections into the key mask (or soft weights).
 
     scores: signal name → (N, T) float scores (higher = more key); only the ``signals`` are used.
@@ -158,6 +184,9 @@ def select_key_tokens(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor
     scope: "group" (quantile over one prompt's G completions, reference) | "batch" (over all N).
     weighting: a WEIGHTINGS name; "binary" returns a bool mask, the others float weights (union → max,
     intersection → min over the applicable signals).
+    on_constant: a signal whose scores are constant (within ``constant_tol``) over a group's valid tokens — a
+    static clip's temporal scores, a visual probe with no effect — has no ranking: "all" keeps every token there
+    (the reference rule score ≥ quantile; with the union KTR becomes GRPO on that group), "none" keeps none.
     Returns (key (N, T) bool or float, metrics) — metrics from :func:`video_ktr.ktr.metrics.selection_metrics`.
     """
     from video_ktr.ktr.metrics import selection_metrics
@@ -165,8 +194,11 @@ def select_key_tokens(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor
     if combine not in ("union", "intersection"):
         raise ValueError(f"combine={combine!r} must be 'union' (reference) or 'intersection'")
     valid = valid.bool()
+    constant: dict[str, Tensor] = {}
     per_signal, applicable = signal_selections(scores, valid, is_video, group_size, signals=signals, ratios=ratios,
-                                               scope=scope, weighting=weighting, gamma=gamma, k=k)
+                                               scope=scope, weighting=weighting, gamma=gamma, k=k,
+                                               on_constant=on_constant, constant_tol=constant_tol,
+                                               constant_out=constant)
     stack = torch.stack([per_signal[s].float() for s in signals])                               # (S, N, T)
     app = torch.stack([applicable[s] for s in signals])[:, :, None].expand_as(stack)            # (S, N, T)
     if combine == "union":
@@ -177,4 +209,7 @@ def select_key_tokens(scores: dict[str, Tensor], valid: Tensor, is_video: Tensor
     if all(m.dtype == torch.bool for m in per_signal.values()):
         key = key.bool()
     metrics = selection_metrics(per_signal, key, valid, applicable, entropy=scores.get("entropy"))
+    for name, const in constant.items():  # share of the signal's applicable rows whose group has no ranking
+        rows = applicable[name]
+        metrics[f"ktr/constant_{name}"] = const.sum().float() / rows.sum().clamp_min(1).float()
     return key, metrics

@@ -44,13 +44,18 @@ def score_numerical(pred: str, gt: str) -> float:
 
 @ACCURACY_SCORERS.register("OCR")
 def score_ocr(pred: str, gt: str) -> float:
-    """1 − word error rate of ``pred`` against ``gt`` (jiwer), clipped to [0, 1]; an empty ``gt`` scores 0."""
+    """1 − word error rate of ``pred`` against ``gt``, clipped to [0, 1], as the reference computes it.
+
+    Words are split on any whitespace (``str.split()``: "STOP\nAHEAD" is two words, as "STOP AHEAD"); the edit
+    distance is divided by max(1, #reference words), so both empty → 1 and an empty reference with a non-empty
+    prediction → 0.
+    """
     import jiwer
 
-    pred, gt = pred[:MAX_TEXT_ANSWER_CHARS], gt[:MAX_TEXT_ANSWER_CHARS]
-    if not gt.split():
-        return 0.0  # no reference words: WER is undefined (jiwer raises); the reference scored 0
-    error = jiwer.wer(gt, pred)  # jiwer's default transform: collapse runs of spaces, strip, split on " "
+    ref, hyp = gt[:MAX_TEXT_ANSWER_CHARS].split(), pred[:MAX_TEXT_ANSWER_CHARS].split()
+    if not ref:
+        return 1.0 if not hyp else 0.0  # reference: distance / max(1, 0) = len(hyp) → 1 − len(hyp), clipped
+    error = jiwer.wer(" ".join(ref), " ".join(hyp))  # single spaces: jiwer's split on " " = str.split()
     return _clip01(1.0 - error)
 
 

@@ -73,8 +73,10 @@ def _blocks(num_frames: int) -> int:
 
 
 @TASKS.register("first_colour")
-def first_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
-    first, second = rng.choice(list(COLOURS), size=2, replace=False)
+def first_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4,
+                palette: list[str] | None = None) -> ToyItem:
+    palette = list(COLOURS) if palette is None else palette
+    first, second = rng.choice(palette, size=2, replace=False)
     nb = _blocks(num_frames)
     switch = int(rng.integers(1, nb))  # blocks [0, switch) show `first`, [switch, nb) show `second`
     frames = blank_frames(num_frames, size)
@@ -82,7 +84,7 @@ def first_colour(rng: np.random.Generator, num_frames: int, size: int, num_optio
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     for f in range(num_frames):
         draw_square(frames[f], first if f // 2 < switch else second, x, y, side)
-    pool = list(COLOURS) if num_options == 0 else [str(first), str(second)] + list(COLOURS)
+    pool = palette if num_options == 0 else [str(first), str(second)] + palette
     options, letter = _multiple_choice(rng, str(first), pool, num_options)
     # keep both shown colours among the options, so the question is about order, not presence
     if f"{LETTERS[0]}. {second}" not in options and not any(o.endswith(f". {second}") for o in options):
@@ -98,10 +100,12 @@ DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
 
 
 @TASKS.register("motion")
-def motion(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
+def motion(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4,
+                palette: list[str] | None = None) -> ToyItem:
+    palette = list(COLOURS) if palette is None else palette
     direction = str(rng.choice(list(DIRECTIONS)))
     dx, dy = DIRECTIONS[direction]
-    colour = str(rng.choice(list(COLOURS)))
+    colour = str(rng.choice(palette))
     side = size // 4
     nb = _blocks(num_frames)
     span = size - side
@@ -120,12 +124,14 @@ def motion(rng: np.random.Generator, num_frames: int, size: int, num_options: in
 
 
 @TASKS.register("flash_count")
-def flash_count(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
+def flash_count(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4,
+                palette: list[str] | None = None) -> ToyItem:
+    palette = list(COLOURS) if palette is None else palette
     nb = _blocks(num_frames)
     max_flashes = max(1, nb // 2)
     n = int(rng.integers(1, max_flashes + 1))
     on_blocks = sorted(rng.choice(np.arange(0, nb, 2), size=n, replace=False).tolist())  # never adjacent
-    colour = str(rng.choice(list(COLOURS)))
+    colour = str(rng.choice(palette))
     side = size // 3
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     frames = blank_frames(num_frames, size)
@@ -139,31 +145,46 @@ def flash_count(rng: np.random.Generator, num_frames: int, size: int, num_option
 
 
 @TASKS.register("static_colour")
-def static_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
-    colour = str(rng.choice(list(COLOURS)))
+def static_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4,
+                palette: list[str] | None = None) -> ToyItem:
+    palette = list(COLOURS) if palette is None else palette
+    colour = str(rng.choice(palette))
     side = size // 3
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     frames = blank_frames(num_frames, size)
     for f in range(num_frames):
         draw_square(frames[f], colour, x, y, side)
-    options, letter = _multiple_choice(rng, colour, list(COLOURS), num_options)
+    options, letter = _multiple_choice(rng, colour, palette, num_options)
     process = f"<think>Let me look. The square stays in place for the whole video and it is {colour}.</think>"
     return ToyItem(frames, "video", "multiple choice", "What colour is the square in the video?", options, letter,
                    process, "SR", {"colour": colour})
 
 
 @TASKS.register("image_colour")
-def image_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4) -> ToyItem:
-    colour = str(rng.choice(list(COLOURS)))
+def image_colour(rng: np.random.Generator, num_frames: int, size: int, num_options: int = 4,
+                palette: list[str] | None = None) -> ToyItem:
+    palette = list(COLOURS) if palette is None else palette
+    colour = str(rng.choice(palette))
     side = size // 3
     x, y = (int(v) for v in rng.integers(0, size - side, size=2))
     frame = blank_frames(1, size)[0]
     draw_square(frame, colour, x, y, side)
-    options, letter = _multiple_choice(rng, colour, list(COLOURS), num_options)
+    options, letter = _multiple_choice(rng, colour, palette, num_options)
     process = f"<think>Let me look at the image. There is one square and it is {colour}.</think>"
     return ToyItem(frame, "image", "multiple choice", "What colour is the square in the image?", options, letter,
                    process, "SR", {"colour": colour})
 
+
+# cot="short": a one-fact chain of thought per task (≈ 10 tokens with the answer), built from the item's meta — the
+# CPU learning setting (README "RL that learns on CPU"): short completions keep the reward on few tokens.
+SHORT_COT = {
+    "first_colour": lambda m: f"<think>{m['first']} first.</think>",
+    "motion": lambda m: f"<think>{m['direction']}.</think>",
+    "flash_count": lambda m: f"<think>{m['flashes']} flashes.</think>",
+    "static_colour": lambda m: f"<think>{m['colour']}.</think>",
+    "image_colour": lambda m: f"<think>{m['colour']}.</think>",
+}
+COT_STYLES = ("full", "short")
 
 # Mix of tasks in a split (weights): mostly video, a few image items, as in Video-R1 data.
 DEFAULT_MIX = {"first_colour": 3, "motion": 2, "flash_count": 2, "static_colour": 2, "image_colour": 1}
@@ -202,7 +223,14 @@ def _record(item: ToyItem, pid: int, rel_path: str, task: str) -> dict:
     }
 
 
-def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int) -> None:
+def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int, cot: str = "full",
+                   colours: int = len(COLOURS)) -> None:
+    if not 2 <= colours <= len(COLOURS):
+        raise ValueError(f"colours={colours}: the palette needs 2 to {len(COLOURS)} colours")
+    if num_options > colours:
+        raise ValueError(f"num_options={num_options} > colours={colours}: not enough colours for the options")
+    if cot not in COT_STYLES:
+        raise ValueError(f"cot={cot!r}: choose one of {COT_STYLES}")
     if num_options != 0 and not 2 <= num_options <= len(DIRECTIONS):
         raise ValueError(f"num_options={num_options}: multiple-choice items need 2 to {len(DIRECTIONS)} options "
                          f"(or 0: every colour/direction as an option, in a fixed order)")
@@ -215,16 +243,20 @@ def _validate_args(n: int, n_eval: int, frames: int, size: int, num_options: int
 
 
 def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, seed: int = 0, frames: int = 16,
-                   size: int = 64, mix: dict[str, int] | None = None, num_options: int = 4) -> Path:
+                   size: int = 64, mix: dict[str, int] | None = None, num_options: int = 4, cot: str = "full",
+                   colours: int = len(COLOURS)) -> Path:
     """Generate the synthetic dataset into ``out_dir`` (written atomically: nothing is left half-written).
 
     n: training records; n_eval: held-out records (default n // 4, at least 8); frames: frames per clip (even, ≥ 4,
     written at 4 fps); size: frame side in pixels; mix: task name → sampling weight (default ``DEFAULT_MIX``);
     num_options: options per multiple-choice question (2–4, shuffled), or 0 for a fixed palette (every colour /
-    direction as an option, always in the same order). Returns ``out_dir``.
+    direction as an option, always in the same order); cot: "full" (a few sentences of reasoning) or "short" (one
+    fact, e.g. "<think>red first.</think>"); colours: palette size (the first k of red, green, blue, yellow, white,
+    magenta; with num_options=0 and colours=2 every colour question is a fixed two-way choice). Returns ``out_dir``.
     """
     n_eval = max(8, n // 4) if n_eval is None else n_eval
-    _validate_args(n, n_eval, frames, size, num_options)
+    _validate_args(n, n_eval, frames, size, num_options, cot, colours)
+    palette = list(COLOURS)[:colours]
     mix = dict(DEFAULT_MIX if mix is None else mix)
     for name in mix:
         TASKS.get(name)
@@ -244,7 +276,9 @@ def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, 
         for split, count in (("train", n), ("eval", n_eval)):
             for _ in range(count):
                 task = str(rng.choice(names, p=weights / weights.sum()))
-                item = TASKS.get(task)(rng, frames, size, num_options)
+                item = TASKS.get(task)(rng, frames, size, num_options, palette=palette)
+                if cot == "short":
+                    item.process = SHORT_COT[task](item.meta)
                 stem = f"{split}_{pid:05d}_{task}"
                 if item.data_type == "video":
                     rel = f"./videos/{stem}.mp4"
@@ -267,7 +301,7 @@ def build_toy_data(out_dir: str | Path, n: int = 64, n_eval: int | None = None, 
         (tmp / "holmes" / "test_Video-Holmes.json").write_text(json.dumps(holmes, indent=1))
         (tmp / "toy_data_info.json").write_text(json.dumps(
             {"n": n, "n_eval": n_eval, "seed": seed, "frames": frames, "size": size, "fps": TOY_FPS, "mix": mix,
-             "num_options": num_options},
+             "num_options": num_options, "cot": cot, "colours": colours},
             indent=2))
         if out.exists():
             out.rmdir()

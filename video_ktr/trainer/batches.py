@@ -22,6 +22,7 @@ from video_ktr.rollout import PromptBatch
 def media_budget(data_cfg) -> MediaBudget:
     return MediaBudget(fps=data_cfg.fps, nframes=data_cfg.nframes, min_frames=data_cfg.min_frames,
                        max_frames=data_cfg.max_frames, video_max_pixels=data_cfg.video_max_pixels,
+                       video_min_pixels=data_cfg.video_min_pixels, video_time=data_cfg.video_time,
                        image_max_pixels=data_cfg.image_max_pixels)
 
 

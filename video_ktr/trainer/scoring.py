@@ -152,6 +152,7 @@ def _fast_probe(model, *args, **kwargs):
 def _selection_kwargs(cfg) -> dict:
     """The ktr config as keyword arguments of ``signal_selections`` / ``select_key_tokens``."""
     return dict(signals=tuple(cfg.ktr.signals), scope=cfg.ktr.scope, weighting=cfg.ktr.weighting,
+                on_constant=cfg.ktr.on_constant, constant_tol=cfg.ktr.constant_tol,
                 ratios={"entropy": cfg.ktr.entropy_ratio, "visual": cfg.ktr.visual_ratio,
                         "temporal": cfg.ktr.temporal_ratio})
 
