@@ -23,10 +23,13 @@ def row(i, score, answered=True, metric="accuracy", dropped=False, **groups):
 
 def test_video_r1_accuracy_and_mra_apart():
     items = [it(0), it(1), it(2, "regression"), it(3, "regression")]
-    rows = [row(0, 1.0), row(1, 0.0), row(2, 0.7, metric="mra"), row(3, 0.2, metric="mra")]
+    rows = [row(0, 1.0, data_source="vsi"), row(1, 0.0, data_source="vsi"),
+            row(2, 0.7, metric="mra", data_source="vsi"), row(3, 0.2, metric="mra", data_source="vsi")]
     s = summarize(rows, items, answered_only=False)
     assert s["overall"]["accuracy"] == 50.0 and s["overall"]["total"] == 2
     assert s["mra"]["accuracy"] == pytest.approx(45.0) and s["mra"]["total"] == 2
+    assert s["groups"]["data_source"]["vsi"]["accuracy"] == 50.0                  # per source: apart as well
+    assert s["groups"]["data_source (MRA)"]["vsi"]["accuracy"] == pytest.approx(45.0)
 
 
 def test_videomme_answered_only_per_group_and_dropped_and_skips():

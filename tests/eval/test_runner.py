@@ -135,3 +135,33 @@ def test_evaluate_checkpoint_uses_the_training_budget(nano_model, toy_data, tmp_
             assert rows and all(r["num_frames"] in (4, 6) for r in rows if r.get("num_frames", 1) > 1)
         md = (out / "video_r1" / "summary.md").read_text()
         assert ("6 frames" if "data.nframes" in overrides else "2.0 fps, 4–6 frames") in md
+
+
+def test_mvbench_frame_folder_and_single_option_rows_run(nano_backend, toy_data, tmp_path):
+    """A Video-R1 eval JSON with a frame-folder row, a single-option row and a regression row runs end to end:
+    the frame folder is sampled to the budget, regression is reported as MRA apart from accuracy."""
+    import shutil
+
+    from PIL import Image
+
+    frames = tmp_path / "frames" / "c1"
+    frames.mkdir(parents=True)
+    for k in range(10):
+        Image.new("RGB", (64, 64), (25 * k, 0, 200)).save(frames / f"{k:05d}.png")
+    video = next((toy_data / "videos").glob("*.mp4"))
+    shutil.copy(video, tmp_path / "v.mp4")
+    base = {"problem": "Which?", "problem_type": "multiple choice", "data_source": "mvbench"}
+    rows = [{**base, "problem_id": 1, "data_type": "frame", "path": "./frames/c1", "options": ["A. x", "B. y"],
+             "solution": "<answer>A</answer>"},
+            {**base, "problem_id": 2, "data_type": "video", "path": "./v.mp4", "options": ["A. only"],
+             "solution": "<answer>A</answer>"},
+            {"problem": "How far?", "problem_type": "regression", "data_source": "vsibench", "problem_id": 3,
+             "data_type": "video", "path": "./v.mp4", "options": [], "solution": "<answer>4.2</answer>"}]
+    (tmp_path / "eval_mvbench.json").write_text(json.dumps(rows))
+    s = evaluate(nano_backend, "video_r1", tmp_path / "eval_mvbench.json", tmp_path / "out", frames=4,
+                 decoding=DEC, batch_size=3)
+    assert s["num_done"] == 3 and s["overall"]["total"] == 2 and s["mra"]["total"] == 1 and not s["skipped"]
+    assert "1 single-option" in s["load"]
+    got, _ = read_results(tmp_path / "out" / "results.jsonl")
+    assert {r["id"]: r["num_frames"] for r in got}["1"] == 4
+    assert "**MRA** (regression)" in (tmp_path / "out" / "summary.md").read_text()

@@ -45,18 +45,28 @@ def items() -> list[EvalItem]:
     return [mc, op, num]
 
 
+def best_of_3(fn) -> float:
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()               # CPU time of this process: other sessions' load does not count
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
 @pytest.mark.parametrize("scorer", SCORERS.names())
 def test_scorer_linear_on_1mb_hostile_output(scorer):
+    """Best of 3 under 50 ms of process CPU time. A case over the limit is measured again (up to 3
+    more best-of-3 rounds): noise passes on a retry, a quadratic scorer (seconds on 1 MB) never does."""
     s = SCORERS.get(scorer)
     slow = {}
     for name, text in HOSTILE.items():
         for it in items():
-            best = float("inf")
-            for _ in range(3):
-                t0 = time.process_time()
-                s.judge(text, it)
-                best = min(best, time.process_time() - t0)
-            if best > 0.05:
+            for _ in range(4):
+                best = best_of_3(lambda: s.judge(text, it))
+                if best < 0.05:
+                    break
+            else:
                 slow[f"{name}/{it.problem_type}"] = round(best * 1000, 1)
     assert not slow, f"{scorer}: over 50 ms (ms): {slow}"
 

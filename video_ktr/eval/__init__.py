@@ -10,11 +10,11 @@ from video_ktr.eval.backends import BACKENDS, Decoding, Generation, HFBackend, V
 from video_ktr.eval.benchmarks import BENCHMARKS, Benchmark
 from video_ktr.eval.items import EvalItem
 from video_ktr.eval.results import markdown_table, read_results, summarize
-from video_ktr.eval.runner import EVAL_MAX_PIXELS, eval_budget, evaluate, make_backend
+from video_ktr.eval.runner import EVAL_MAX_PIXELS, LazyBackend, eval_budget, evaluate, make_backend
 from video_ktr.eval.scorers import SCORERS, Judgement, Scorer
 
 __all__ = [
     "BACKENDS", "BENCHMARKS", "EVAL_MAX_PIXELS", "BenchLoad", "Benchmark", "Decoding", "EvalItem", "Generation",
-    "HFBackend", "Judgement", "SCORERS", "Scorer", "VLLMBackend", "eval_budget", "evaluate", "make_backend",
-    "markdown_table", "read_results", "read_rows", "summarize",
+    "HFBackend", "Judgement", "LazyBackend", "SCORERS", "Scorer", "VLLMBackend", "eval_budget", "evaluate",
+    "make_backend", "markdown_table", "read_results", "read_rows", "summarize",
 ]

@@ -13,8 +13,9 @@ from video_ktr.registry import Registry
 
 @dataclass(frozen=True)
 class Benchmark:
-    """load(data_dir, on_missing, check_media) -> BenchLoad; scorer: default scorer name; template: prompt template name in
-    ``video_ktr.data``'s prompt registry; export(rows, items, out_dir) -> Path writes the official result file."""
+    """load(data_dir, on_missing, check_media) -> BenchLoad; scorer: default scorer name; template: prompt
+    template name in ``video_ktr.data``'s prompt registry; export(rows, items, out_dir) -> Path writes the
+    official result file."""
 
     name: str
     load: Callable[..., adapters.BenchLoad]

@@ -29,9 +29,10 @@ def export_videomme(rows: list[dict], items: list[EvalItem], out: Path) -> Path:
 def export_holmes(rows: list[dict], items: list[EvalItem], out: Path) -> Path:
     """Video-Holmes per-question answers: the official fields plus the raw output and the extracted letter."""
     by_id = {r["id"]: r for r in rows}
-    answers = [{"Question ID": it.extra.get("question_id", it.id), "video ID": it.extra.get("video_id"), "Question Type": it.groups["type"],
-                "Answer": it.answer, "model_output": by_id[it.id]["output"], "model_answer": by_id[it.id]["pred"],
-                "correct": by_id[it.id]["correct"]} for it in items if it.id in by_id]
+    answers = [{"Question ID": it.extra.get("question_id", it.id), "video ID": it.extra.get("video_id"),
+                "Question Type": it.groups["type"], "Answer": it.answer, "model_output": by_id[it.id]["output"],
+                "model_answer": by_id[it.id]["pred"], "correct": by_id[it.id]["correct"]}
+               for it in items if it.id in by_id]
     path = out / "holmes_answers.json"
     path.write_text(json.dumps(answers, indent=1, ensure_ascii=False))
     return path

@@ -35,7 +35,6 @@ def _no_border(s: str) -> bool:
 # With no indicator overlapping itself, ``resp.split(ind)[-1]`` is the text after the last occurrence (rfind).
 assert all(_no_border(i) for i in (*OPEN_INDICATORS, "="))
 
-_ANY_INDICATOR = re.compile("|".join(map(re.escape, OPEN_INDICATORS)))
 
 
 def more_words_than(text: str, n: int) -> bool:
@@ -134,14 +133,17 @@ def key_responses(response: str) -> list[str]:
     response = response.strip().strip(".").lower()
     lines = response.split("\n")
     last = len(lines) - 1
+    # indicators absent from the whole text are absent from every line: test only the others (in list order,
+    # which decides ties under the official "an empty key is replaced" rule)
+    present = tuple(ind for ind in OPEN_INDICATORS if ind in response)
     keys: list[str] = []
     seen: dict[str, str | None] = {}                   # identical lines give identical keys: parse each once
     for i, line in enumerate(lines):
         if i == last:
-            key = _key_of_line(line, (*OPEN_INDICATORS, "="))
+            key = _key_of_line(line, (*present, "="))
         else:
             if line not in seen:
-                seen[line] = _key_of_line(line, OPEN_INDICATORS) if _ANY_INDICATOR.search(line) else None
+                seen[line] = _key_of_line(line, present) if present else None
             key = seen[line]
         if key is not None:
             keys.append(key)
@@ -150,14 +152,16 @@ def key_responses(response: str) -> list[str]:
 
 def parse_open(response: str) -> list:
     """The official ``parse_open_response`` (for a response not in ``DROPPED``): normalised key phrases and the
-    numbers in them, deduplicated (order: first seen; the script returns a set — only membership matters)."""
-    keys = key_responses(response)
-    preds = list(dict.fromkeys(keys))
-    for k in dict.fromkeys(keys):
-        preds += extract_numbers(k)
+    numbers in them, deduplicated (order: first seen; the script returns a set — only membership matters).
+
+    The numbers are found in one pass over the keys joined by newlines: no number pattern can match across a
+    newline or see one differently from a string end, so this is the union of the per-key matches."""
+    keys = list(dict.fromkeys(key_responses(response)))
     out: list = []
-    for p in dict.fromkeys(preds):
-        out += normalize(p)
+    for k in keys:
+        out += normalize(k)
+    numbers = dict.fromkeys(extract_numbers("\n".join(keys)))
+    out += [round(float(n.replace(",", "")), 2) for n in numbers]     # every match is a valid float
     return list(dict.fromkeys(out))
 
 

@@ -90,8 +90,9 @@ def summarize(rows: list[dict], items: list[EvalItem], *, answered_only: bool) -
     mra_rows = [r for r in scored if r.get("metric") == "mra"]
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in scored:
+        suffix = " (MRA)" if r.get("metric") == "mra" else ""      # never blend MRA into an accuracy cell
         for key, value in r["groups"].items():
-            groups[key][value].append(r)
+            groups[key + suffix][value].append(r)
     skip_reasons: dict[str, int] = defaultdict(int)
     for r in skipped:
         skip_reasons[r["skipped"]] += 1
