@@ -130,6 +130,10 @@ class KTRConfig:
                                           # score, a visual probe with no effect): "all" keeps every token there
                                           # (reference: score >= quantile) | "none" keeps none of them
     constant_tol: float = 1e-6            # "constant" = max - min of the group's scores <= this
+    static_frame_tol: float = 0.0         # a video whose sampled frames differ by <= this (Media.frame_change, mean
+                                          # |pixel diff| on 0-255) is static: its temporal score is set to exactly 0,
+                                          # so on_constant decides (e.g. 1.0 catches H.264 noise on static clips);
+                                          # 0 = off (reference: codec noise ranks the tokens)
 
     def __post_init__(self):
         for name in ("entropy_ratio", "visual_ratio", "temporal_ratio"):

@@ -143,6 +143,7 @@ RULES: dict[str, Check] = {
     "ktr.weighting": one_of(registry("video_ktr.ktr.selection", "WEIGHTINGS")),
     "ktr.on_constant": one_of(("all", "none")),
     "ktr.constant_tol": NON_NEGATIVE,
+    "ktr.static_frame_tol": NON_NEGATIVE,
     "loss.beta": NON_NEGATIVE,
     "loss.epsilon": between(0, 1, lo_open=True),
     "loss.epsilon_high": between(0, lo_open=True, none_ok=True),

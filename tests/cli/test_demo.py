@@ -1,6 +1,7 @@
-"""The main job end to end through the real CLI: toy model + data → SFT → eval → KTR → eval → report."""
+"""The main job end to end through the real CLI: toy model + data → SFT → eval → KTR (2 seeds) → eval → report."""
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from video_ktr.cli.main import app
@@ -9,18 +10,34 @@ from video_ktr.cli.main import app
 def test_demo_end_to_end_tiny(tmp_path):
     out = tmp_path / "demo"
     res = CliRunner().invoke(app, ["demo", "--out", str(out), "--sft-steps", "3", "--rl-steps", "5",
-                                   "--n-train", "16", "--n-eval", "8"])
+                                   "--rl-seeds", "2", "--n-train", "16", "--n-eval", "8"])
     assert res.exit_code == 0, res.output
-    for f in ("report.md", "curves.png", "metrics.jsonl", "samples.jsonl", "config.yaml", "demo_summary.json"):
+    for f in ("report.md", "curves.png", "demo_summary.json", "sft/metrics.jsonl"):
         assert (out / f).is_file(), f
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5] and "ktr/frac_key" in rows[0]
+    for s in (0, 1):                                   # one full run dir per RL seed, all from the same SFT start
+        run = out / "rl" / f"seed{s}"
+        for f in ("metrics.jsonl", "samples.jsonl", "config.yaml"):
+            assert (run / f).is_file(), (s, f)
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [1, 2, 3, 4, 5] and "ktr/frac_key" in rows[0]
+        assert f"seed: {s}" in (run / "config.yaml").read_text()
+        assert "sft/model" in (run / "config.yaml").read_text()
     summary = json.loads((out / "demo_summary.json").read_text())
-    assert set(summary["evals"]) == {"base model", "after SFT (before RL)", "after ktr"}
+    assert set(summary["evals"]) == {"base model", "after SFT (before RL)", "after ktr, seed 0", "after ktr, seed 1"}
     for ev in summary["evals"].values():
         assert ev["eval/n"] == 8 and 0 <= ev["eval/accuracy"] <= 1 and 0 <= ev["eval/format"] <= 1
-    for name in ("base", "before_rl", "after_rl"):   # the eval harness's own outputs, both benchmark formats
+    start = summary["evals"]["after SFT (before RL)"]["eval/accuracy"]
+    gains = [summary["evals"][f"after ktr, seed {s}"]["eval/accuracy"] - start for s in (0, 1)]
+    assert summary["rl_gain"]["per_seed"] == pytest.approx(gains)
+    assert summary["rl_gain"]["mean"] == pytest.approx(sum(gains) / 2)
+    assert summary["rl_gain"]["std"] == pytest.approx(abs(gains[0] - gains[1]) / 2 ** 0.5)
+    for name in ("base", "before_rl", "after_rl_seed0", "after_rl_seed1"):   # the harness's outputs, both formats
         assert (out / "eval" / name / "video_r1" / "summary.json").is_file()
         assert (out / "eval" / name / "holmes" / "summary.json").is_file()
     report = (out / "report.md").read_text()
-    assert "Held-out evaluation" in report and "| after ktr |" in report
+    assert "Held-out evaluation" in report and "| after ktr, seed 1 |" in report and "**RL gain**" in report
+
+
+def test_demo_refuses_zero_rl_seeds(tmp_path):
+    res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--rl-seeds", "0"])
+    assert res.exit_code != 0 and "--rl-seeds" in res.output

@@ -10,20 +10,25 @@ from pathlib import Path
 
 import typer
 
-# The demo's synthetic split: a temporal-order task and its vision-only control (same squares, one colour), every
-# colour as an option in a fixed order (letter = colour), 32×32 clips of 16 frames at 4 fps (8 frames sampled).
-DEMO_DATA = dict(frames=16, size=32, mix={"first_colour": 1, "static_colour": 1}, num_options=0)
+# The demo's synthetic split (the CPU learning setting of configs/learn_cpu.yaml): a temporal-order task and its
+# vision-only control (same square in every frame), two colours as options in a fixed order (chance 1/2), one-fact
+# chains of thought, 32×32 clips of 16 frames at 4 fps (8 frames sampled).
+DEMO_DATA = dict(frames=16, size=32, mix={"first_colour": 1, "static_colour": 1}, num_options=0, colours=2,
+                 cot="short")
 
 
 def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (created; replaced if it exists)."),
          sft_steps: int = typer.Option(None, help="CoT-SFT warm-up steps (default: sft.max_steps of the config)."),
-         rl_steps: int = typer.Option(None, help="RL steps (default: trainer.max_steps of the config)."),
+         rl_steps: int = typer.Option(None, help="RL steps per seed (default: trainer.max_steps of the config)."),
+         rl_seeds: int = typer.Option(3, help="RL runs from the one SFT checkpoint (seeds SEED, SEED+1, ...): the "
+                                           "report gives the RL gain as mean ± std over them."),
          algorithm: str = typer.Option("ktr", help="RL algorithm preset."),
          n_train: int = typer.Option(512, help="Synthetic training records."),
          config: Path = typer.Option(None, help="Config (default: configs/demo_cpu.yaml of this checkout)."),
-         n_eval: int = typer.Option(32, help="Held-out synthetic records (video items also form the Holmes split)."),
-         seed: int = typer.Option(0, help="Seed for data, model and training.")) -> None:
-    """Tiny Qwen2.5-VL + synthetic videos: SFT warm-up, then KTR, with before/after held-out evaluation."""
+         n_eval: int = typer.Option(128, help="Held-out synthetic records (video items also form the Holmes split)."),
+         seed: int = typer.Option(0, help="Seed for data, model, SFT and the first RL run.")) -> None:
+    """Tiny Qwen2.5-VL + synthetic videos: CoT-SFT warm-up, then KTR from that checkpoint with several RL seeds,
+    held-out evaluation before and after each; RUN/report.md gives the RL gain with its seed spread."""
     import shutil
     import time
 
@@ -33,6 +38,8 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (create
     from video_ktr.trainer.report import evaluate_checkpoint, write_report
     from video_ktr.trainer.sft import run_sft
 
+    if rl_seeds < 1:
+        raise typer.BadParameter(f"--rl-seeds must be >= 1, got {rl_seeds}")
     t0 = time.perf_counter()
     if out.exists():
         shutil.rmtree(out)
@@ -61,14 +68,18 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (create
     base_eval = evaluate_checkpoint(cfg, base, out / "eval" / "base", holmes_dir=holmes)
     before = evaluate_checkpoint(cfg, sft_ckpt, out / "eval" / "before_rl", holmes_dir=holmes)
 
-    typer.echo(f"[4/5] {algorithm} RL: {cfg.trainer.max_steps} steps x {cfg.rollout.batch_size} prompts x {cfg.rollout.group_size}")
-    trainer = RLTrainer(cfg).setup()
-    history = trainer.train()
-    rl_ckpt = trainer.run_dir / "checkpoints" / f"step-{trainer.step_done}" / "model"
+    rl_runs = {}
+    for rl_seed in range(seed, seed + rl_seeds):
+        typer.echo(f"[4/5] {algorithm} RL, seed {rl_seed}: {cfg.trainer.max_steps} steps x "
+                   f"{cfg.rollout.batch_size} prompts x {cfg.rollout.group_size}")
+        cfg.trainer.seed, cfg.trainer.output_dir = rl_seed, str(out / "rl" / f"seed{rl_seed}")
+        trainer = RLTrainer(cfg).setup()
+        history = trainer.train()
+        rl_ckpt = trainer.run_dir / "checkpoints" / f"step-{trainer.step_done}" / "model"
+        after = evaluate_checkpoint(cfg, rl_ckpt, out / "eval" / f"after_rl_seed{rl_seed}", holmes_dir=holmes)
+        typer.echo(f"      held-out accuracy {before['eval/accuracy']:.3f} -> {after['eval/accuracy']:.3f}")
+        rl_runs[rl_seed] = {"history": history, "eval": after, "run_dir": str(trainer.run_dir)}
 
-    typer.echo("[5/5] held-out eval after RL (greedy) and report")
-    after = evaluate_checkpoint(cfg, rl_ckpt, out / "eval" / "after_rl", holmes_dir=holmes)
-    wall = time.perf_counter() - t0
-    report = write_report(out, cfg, history, {"base model": base_eval, "after SFT (before RL)": before,
-                                              f"after {algorithm}": after}, wall)
+    typer.echo("[5/5] report")
+    report = write_report(out, cfg, before, base_eval, rl_runs, time.perf_counter() - t0)
     typer.echo(report)

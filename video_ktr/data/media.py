@@ -65,6 +65,15 @@ class Media:
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
 
+    def frame_change(self) -> float:
+        """How much the sampled frames differ: max over frames f of mean |frame_f − frame_0| on the 0–255 scale.
+        0 for an image or a one-frame clip; a static clip decoded from a lossy codec gives codec noise (≈ 0.1–0.3
+        for the toy H.264 clips), any real change gives far more (≈ 12 for a toy clip whose square turns colour)."""
+        if self.kind != "video" or self.num_frames < 2:
+            return 0.0
+        first = self.frames[0].astype(np.int16)
+        return max(float(np.abs(f.astype(np.int16) - first).mean()) for f in self.frames[1:])
+
     def metadata(self) -> dict:
         """The ``video_metadata`` entry Qwen processors expect for pre-sampled frames."""
         return {"fps": self.native_fps, "total_num_frames": self.total_frames, "frames_indices": self.frame_indices}

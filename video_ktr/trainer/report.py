@@ -42,83 +42,101 @@ def _window_mean(xs: list[float], k: int) -> list[float]:
     return [sum(xs[max(0, i - k + 1):i + 1]) / len(xs[max(0, i - k + 1):i + 1]) for i in range(len(xs))]
 
 
-def plot_curves(history: list[dict], path: Path, sft_history: list[dict] | None = None) -> None:
-    """RL rewards (raw and 5-step mean), key-token fractions, and (if given) the CoT-SFT loss, one panel each."""
+def plot_curves(histories: dict[str, list[dict]], path: Path, sft_history: list[dict] | None = None) -> None:
+    """CoT-SFT loss (if given), sampled training accuracy per RL run (raw and 5-step mean), and the first run's
+    key-token fractions — one panel each. ``histories``: run label → its per-step metric dicts."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [h["step"] for h in history]
     panels = 3 if sft_history else 2
     fig, ax = plt.subplots(1, panels, figsize=(5 * panels, 3.6))
     if sft_history:
         ax[0].plot([h["step"] for h in sft_history], [h["loss/sft"] for h in sft_history])
         ax[0].set_yscale("log"), ax[0].set_xlabel("SFT step"), ax[0].set_title("CoT-SFT loss (answer tokens)")
     rl, frac = ax[-2], ax[-1]
-    for key, label in (("reward/mean", "reward mean"), ("reward/accuracy", "accuracy"), ("reward/format", "format")):
-        ys = [h.get(key, float("nan")) for h in history]
-        rl.plot(steps, ys, alpha=0.3)
+    for label, history in histories.items():
+        steps = [h["step"] for h in history]
+        ys = [h.get("reward/accuracy", float("nan")) for h in history]
+        rl.plot(steps, ys, alpha=0.2)
         rl.plot(steps, _window_mean(ys, 5), label=f"{label} (5-step mean)", color=rl.lines[-1].get_color())
-    rl.set_xlabel("RL step"), rl.set_title("training rewards (sampled, T = 1)"), rl.legend(fontsize=8)
+    rl.set_xlabel("RL step"), rl.set_ylim(-0.02, 1.02)
+    rl.set_title("training accuracy (sampled, T = 1)"), rl.legend(fontsize=8)
+    label, first = next(iter(histories.items()))
     for key in ("ktr/frac_entropy", "ktr/frac_visual", "ktr/frac_temporal", "ktr/frac_key"):
-        if key in history[0]:
-            frac.plot(steps, [h[key] for h in history], label=key)
-    frac.set_xlabel("RL step"), frac.set_title("key-token fractions"), frac.legend(fontsize=8)
+        if key in first[0]:
+            frac.plot([h["step"] for h in first], [h[key] for h in first], label=key)
+    frac.set_xlabel("RL step"), frac.set_title(f"key-token fractions ({label})"), frac.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def write_report(run_dir: Path, cfg, history: list[dict], evals: dict[str, dict], wall_s: float) -> str:
-    """RUN/curves.png + RUN/report.md; returns the markdown."""
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    m = sum(xs) / len(xs)
+    return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+
+
+def write_report(run_dir: Path, cfg, sft_eval: dict, base_eval: dict, rl_runs: dict[int, dict], wall_s: float) -> str:
+    """RUN/curves.png, RUN/report.md and RUN/demo_summary.json; returns the markdown.
+
+    sft_eval / base_eval: :func:`evaluate_checkpoint` results of the RL start and of the untrained model;
+    rl_runs: RL seed → {"history": per-step metrics, "eval": held-out result after RL, "run_dir": str}.
+    The RL gain is reported per seed and as mean ± sample std over the seeds (the seed-to-seed noise).
+    """
     sft_path = run_dir / "sft" / "metrics.jsonl"
     sft_history = [json.loads(x) for x in sft_path.read_text().splitlines()] if sft_path.is_file() else None
-    plot_curves(history, run_dir / "curves.png", sft_history)
-    k = max(1, min(5, len(history) // 2))
-    first, last = history[:k], history[-k:]
+    algo = cfg.algorithm
+    plot_curves({f"{algo} seed {s}": r["history"] for s, r in rl_runs.items()}, run_dir / "curves.png", sft_history)
+    first_hist = next(iter(rl_runs.values()))["history"]
+    k = max(1, min(10, len(first_hist) // 2))
     mean = lambda rows, key: sum(r.get(key, 0.0) for r in rows) / len(rows)  # noqa: E731
-    lines = [f"# Demo report: {cfg.algorithm} on the synthetic video tasks (CPU)", "",
-             f"Tiny Qwen2.5-VL (toy `small`), {len(history)} RL steps × {cfg.rollout.batch_size} prompts × "
-             f"{cfg.rollout.group_size} samples after {cfg.sft.max_steps} CoT-SFT steps; wall time {wall_s:.0f} s.",
-             ""]
+    n_steps = len(first_hist)
+    lines = [f"# Demo report: {algo} on the synthetic video tasks (CPU)", "",
+             f"Tiny Qwen2.5-VL (toy `small`): {cfg.sft.max_steps} CoT-SFT steps (lr {cfg.sft.lr:g}), then "
+             f"{n_steps} {algo} steps × {cfg.rollout.batch_size} prompts × {cfg.rollout.group_size} samples "
+             f"(lr {cfg.optim.lr:g}) from that one checkpoint, once per RL seed ({len(rl_runs)} seeds: "
+             f"{', '.join(map(str, rl_runs))}); wall time {wall_s:.0f} s.", ""]
     if sft_history:
         lines += [f"CoT-SFT loss {sft_history[0]['loss/sft']:.3f} → {sft_history[-1]['loss/sft']:.3f} over "
                   f"{len(sft_history)} steps.", ""]
-    lines += ["## RL training signal (mean of the first vs last %d steps)" % k, "",
-             "| metric | first | last |", "|---|---|---|"]
-    for key in ("reward/mean", "reward/format", "reward/accuracy", "ktr/frac_key", "completion/length_mean"):
-        if key in history[0]:
-            lines.append(f"| {key} | {mean(first, key):.3f} | {mean(last, key):.3f} |")
-    first_eval = next(iter(evals.values()))
-    lines += ["", "## Held-out evaluation (greedy, `video_ktr.eval` harness)", "",
-              f"{int(first_eval['eval/n'])} records of the Video-R1-format split (Video-R1 scorer, training prompt) "
-              f"and {int(first_eval.get('eval/holmes_n', 0))} of the Video-Holmes-format split (official prompt and "
-              "answer extraction). Chance is 1 / (number of options): 1/6 on the demo's fixed 6-colour palette.", ""]
-    sources = sorted({k for e in evals.values() for k in e if k.startswith("eval/accuracy/")})
-    head = ["checkpoint", "accuracy", "format"] + [k.split("/", 2)[2] for k in sources] + ["Holmes-format accuracy"]
+    lines += [f"## RL training signal (mean of the first vs last {k} steps, per seed)", "",
+              "| seed | metric | first | last |", "|---|---|---|---|"]
+    for s, r in rl_runs.items():
+        h = r["history"]
+        for key in ("reward/accuracy", "reward/format", "ktr/frac_key", "policy/entropy", "completion/length_mean"):
+            if key in h[0]:
+                lines.append(f"| {s} | {key} | {mean(h[:k], key):.3f} | {mean(h[-k:], key):.3f} |")
+    evals = {"base model": base_eval, "after SFT (before RL)": sft_eval} | \
+        {f"after {algo}, seed {s}": r["eval"] for s, r in rl_runs.items()}
+    lines += ["", "## Held-out evaluation (greedy, `video_ktr.eval` harness, training frame budget)", "",
+              f"{int(sft_eval['eval/n'])} records of the Video-R1-format split (Video-R1 scorer, training prompt) "
+              f"and {int(sft_eval.get('eval/holmes_n', 0))} of the Video-Holmes-format split (official prompt and "
+              "answer extraction).", ""]
+    sources = sorted({k2 for e in evals.values() for k2 in e if k2.startswith("eval/accuracy/")})
+    head = ["checkpoint", "accuracy", "format"] + [k2.split("/", 2)[2] for k2 in sources] + ["Holmes-format accuracy"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, e in evals.items():
-        cells = [e["eval/accuracy"], e["eval/format"]] + [e.get(k, float("nan")) for k in sources] + \
+        cells = [e["eval/accuracy"], e["eval/format"]] + [e.get(k2, float("nan")) for k2 in sources] + \
             [e.get("eval/holmes_accuracy", float("nan"))]
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
-    moved = mean(last, "reward/mean") - mean(first, "reward/mean")
-    ev = list(evals.values())
-    base_e, after_e = ev[0], ev[-1]
-    pre_rl = ev[-2] if len(ev) > 1 else ev[0]
-    lines += ["", f"Held-out, from the base model to the end: format {base_e['eval/format']:.2f} → "
-              f"{after_e['eval/format']:.2f}, accuracy {base_e['eval/accuracy']:.2f} → {after_e['eval/accuracy']:.2f}; "
-              f"the RL phase alone moved held-out accuracy {pre_rl['eval/accuracy']:.2f} → "
-              f"{after_e['eval/accuracy']:.2f} and the training reward mean by {moved:+.3f}. One seed of a 1 M-parameter "
-              "model on synthetic clips: the numbers show the pipeline runs and learns (SFT teaches the format and "
-              "the colours), not what KTR gains on a 7B model. Training curves are noisy (16 samples per step) and one "
-              f"held-out item is {1 / max(after_e['eval/n'], 1):.3f} of accuracy: judge RL by the eval table and by "
-              "repeated seeds, not by one curve.",
-              "", "Files: `metrics.jsonl` (every step), `samples.jsonl` (completions with key tokens), `tb/` "
-              "(TensorBoard), `curves.png`, `eval/*/summary.json`, `sft/metrics.jsonl`, `config.yaml`."]
+    after = [r["eval"]["eval/accuracy"] for r in rl_runs.values()]
+    gains = [a - sft_eval["eval/accuracy"] for a in after]
+    (after_m, after_sd), (gain_m, gain_sd) = _mean_std(after), _mean_std(gains)
+    lines += ["", f"**RL gain** (held-out accuracy after {algo} − after SFT, same start): {gain_m:+.3f} ± "
+              f"{gain_sd:.3f} (mean ± std over {len(gains)} RL seeds: " +
+              ", ".join(f"{g:+.3f}" for g in gains) + f"); after {algo}: {after_m:.3f} ± {after_sd:.3f}. "
+              f"One held-out item is {1 / max(sft_eval['eval/n'], 1):.3f} of accuracy. A 1 M-parameter model on "
+              "synthetic clips: the numbers show the pipeline runs and RL learns, not what KTR gains on a 7B model.",
+              "", "Files: `rl/seed<s>/` (each RL run: `metrics.jsonl`, `samples.jsonl` with key tokens, `tb/`, "
+              "`config.yaml`, `checkpoints/`), `eval/*/summary.json`, `sft/`, `curves.png`."]
     text = "\n".join(lines) + "\n"
     (run_dir / "report.md").write_text(text)
-    (run_dir / "demo_summary.json").write_text(json.dumps({"wall_s": wall_s, "evals": evals,
-                                                           "first": {k2: mean(first, k2) for k2 in ("reward/mean", "reward/format")},
-                                                           "last": {k2: mean(last, k2) for k2 in ("reward/mean", "reward/format")}}, indent=1))
+    summary = {"wall_s": wall_s, "evals": evals, "rl_gain": {"mean": gain_m, "std": gain_sd, "per_seed": gains},
+               "rl_seeds": list(rl_runs),
+               "training": {str(s): {"first": {k2: mean(r["history"][:k], k2) for k2 in ("reward/mean", "reward/accuracy")},
+                                     "last": {k2: mean(r["history"][-k:], k2) for k2 in ("reward/mean", "reward/accuracy")}}
+                            for s, r in rl_runs.items()}}
+    (run_dir / "demo_summary.json").write_text(json.dumps(summary, indent=1))
     return text

@@ -175,10 +175,22 @@ def select_keys(cfg, mb, policy_out, lm_head_weight: Tensor | None = None) -> tu
                                             weight=lm_head_weight, chunk_size=cfg.trainer.logprob_chunk_size)
     if "temporal" in cfg.ktr.signals and "temporal" not in scores:   # an image-only batch: rows skip temporal
         scores["temporal"] = torch.zeros_like(policy_out.entropy)
+    static = None
+    if "temporal" in scores and cfg.ktr.static_frame_tol > 0:        # static clips: no order to measure
+        static = static_video_rows(mb.batch.media, mb.ro.group_size, cfg.ktr.static_frame_tol)
+        scores["temporal"] = scores["temporal"].masked_fill(static[:, None].to(scores["temporal"].device), 0.0)
     key, metrics = select_key_tokens(scores, mb.valid, _is_video_rows(mb), mb.ro.group_size, combine=cfg.ktr.combine,
                                      **_selection_kwargs(cfg))
     mb.scores = {k: v.detach() for k, v in scores.items()}
+    if static is not None:
+        metrics["ktr/static_videos"] = static[_is_video_rows(mb)].float().mean() if _is_video_rows(mb).any() else 0.0
     return key, {k: float(v) for k, v in metrics.items()}
+
+
+def static_video_rows(media, group_size: int, tol: float) -> Tensor:
+    """(N,) bool: completion rows (G per prompt) whose prompt is a video with ``frame_change() <= tol``."""
+    static = [m.kind == "video" and m.frame_change() <= tol for m in media]
+    return torch.tensor(static, dtype=torch.bool).repeat_interleave(group_size)
 
 
 def compute_loss(cfg, logp: Tensor, logp_old: Tensor | None, logp_ref: Tensor | None, adv: Tensor,
