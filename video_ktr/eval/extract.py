@@ -16,7 +16,8 @@ import re
 
 import numpy as np
 
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+from video_ktr.rewards.extract import ANSWER_CLOSE, ANSWER_OPEN
+from video_ktr.rewards.extract import extract_answer as first_answer_tag  # noqa: F401  (re.search: first pair)
 
 
 # The official scripts use re.findall / re.search(r"<answer>\s*(.*?)\s*</answer>", text, re.DOTALL): each
@@ -42,25 +43,14 @@ def last_answer_tag(text: str) -> str | None:
 
 def single_answer_tag(text: str) -> str | None:
     """The content when findall finds exactly one pair, else None (no pair, or several)."""
-    start = text.find(ANSWER_OPEN)
-    if start < 0:
+    first = first_answer_tag(text)
+    if first is None:
         return None
-    end = text.find(ANSWER_CLOSE, start + len(ANSWER_OPEN))
-    if end < 0:
-        return None
+    end = text.find(ANSWER_CLOSE, text.find(ANSWER_OPEN) + len(ANSWER_OPEN))
     nxt = text.find(ANSWER_OPEN, end + len(ANSWER_CLOSE))
     if nxt >= 0 and text.find(ANSWER_CLOSE, nxt + len(ANSWER_OPEN)) >= 0:
         return None
-    return text[start + len(ANSWER_OPEN):end].strip()
-
-
-def first_answer_tag(text: str) -> str | None:
-    """The first pair's stripped content (``re.search`` of the same pattern), or None when there is no pair."""
-    start = text.find(ANSWER_OPEN)
-    if start < 0:
-        return None
-    end = text.find(ANSWER_CLOSE, start + len(ANSWER_OPEN))
-    return None if end < 0 else text[start + len(ANSWER_OPEN):end].strip()
+    return first
 
 
 # ---------------------------------------------------------------------------------------------------- Video-Holmes

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 
+from video_ktr.rewards.extract import ANSWER_CLOSE, ANSWER_OPEN
+
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 _JOINT_RE = re.compile(r"</think>\s*<answer>")
 
 
