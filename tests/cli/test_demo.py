@@ -14,6 +14,8 @@ def test_demo_end_to_end_tiny(tmp_path):
     assert res.exit_code == 0, res.output
     for f in ("report.md", "curves.png", "demo_summary.json", "sft/metrics.jsonl"):
         assert (out / f).is_file(), f
+    sft_records = json.loads((out / "toy" / "data" / "train_sft.json").read_text())   # the warm-up's split
+    assert sft_records and {r["task"] for r in sft_records} == {"static_colour"}
     for s in (0, 1):                                   # one full run dir per RL seed, all from the same SFT start
         run = out / "rl" / f"seed{s}"
         for f in ("metrics.jsonl", "samples.jsonl", "config.yaml"):
@@ -41,3 +43,18 @@ def test_demo_end_to_end_tiny(tmp_path):
 def test_demo_refuses_zero_rl_seeds(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--rl-seeds", "0"])
     assert res.exit_code != 0 and "--rl-seeds" in res.output
+
+
+def test_sft_split_selects_tasks_and_refuses_unknown(tmp_path):
+    import typer
+
+    from video_ktr.cli.demo import DEMO_DATA, sft_split
+    from video_ktr.toy import build_toy_data
+
+    data = build_toy_data(tmp_path / "d", n=16, n_eval=8, seed=0, **DEMO_DATA)
+    every = json.loads((data / "train.json").read_text())
+    assert json.loads(sft_split(data, "all").read_text()) == every
+    first = json.loads(sft_split(data, "first_colour").read_text())
+    assert first == [r for r in every if r["task"] == "first_colour"] and first
+    with pytest.raises(typer.BadParameter, match="motion"):
+        sft_split(data, "motion")

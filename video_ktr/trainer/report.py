@@ -78,11 +78,13 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
 
 
-def write_report(run_dir: Path, cfg, sft_eval: dict, base_eval: dict, rl_runs: dict[int, dict], wall_s: float) -> str:
+def write_report(run_dir: Path, cfg, sft_eval: dict, base_eval: dict, rl_runs: dict[int, dict], wall_s: float,
+                 sft_tasks: str = "all") -> str:
     """RUN/curves.png, RUN/report.md and RUN/demo_summary.json; returns the markdown.
 
     sft_eval / base_eval: :func:`evaluate_checkpoint` results of the RL start and of the untrained model;
-    rl_runs: RL seed → {"history": per-step metrics, "eval": held-out result after RL, "run_dir": str}.
+    rl_runs: RL seed → {"history": per-step metrics, "eval": held-out result after RL, "run_dir": str};
+    sft_tasks: the tasks the warm-up saw (for the header).
     The RL gain is reported per seed and as mean ± sample std over the seeds (the seed-to-seed noise).
     """
     sft_path = run_dir / "sft" / "metrics.jsonl"
@@ -94,8 +96,8 @@ def write_report(run_dir: Path, cfg, sft_eval: dict, base_eval: dict, rl_runs: d
     mean = lambda rows, key: sum(r.get(key, 0.0) for r in rows) / len(rows)  # noqa: E731
     n_steps = len(first_hist)
     lines = [f"# Demo report: {algo} on the synthetic video tasks (CPU)", "",
-             f"Tiny Qwen2.5-VL (toy `small`): {cfg.sft.max_steps} CoT-SFT steps (lr {cfg.sft.lr:g}), then "
-             f"{n_steps} {algo} steps × {cfg.rollout.batch_size} prompts × {cfg.rollout.group_size} samples "
+             f"Tiny Qwen2.5-VL (toy `small`): {cfg.sft.max_steps} CoT-SFT steps (lr {cfg.sft.lr:g}) on {sft_tasks}, then "
+             f"{n_steps} {algo} steps × {cfg.rollout.batch_size} prompts × {cfg.rollout.group_size} samples on every task "
              f"(lr {cfg.optim.lr:g}) from that one checkpoint, once per RL seed ({len(rl_runs)} seeds: "
              f"{', '.join(map(str, rl_runs))}); wall time {wall_s:.0f} s.", ""]
     if sft_history:
