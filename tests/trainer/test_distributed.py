@@ -1,10 +1,13 @@
 """Scale-out on 2 CPU processes (``torchrun``, gloo) against 1 process on the same global batch.
 
-For DDP and DeepSpeed ZeRO-2 / ZeRO-3 (the shipped ``configs/deepspeed`` files): the ranks train on disjoint
-prompts, end with identical weights that moved, equal to a 1-process run with ``grad_accum=2`` (same prompts, same
-rollouts — sampling is seeded per global micro-batch —, deterministic probes: ``ktr.temporal_mode=reverse``), with the
-same LR per step. ZeRO-3 also: the consolidated ``model/`` loads with ``from_pretrained``, and a resumed 2-process
-run continues with the metrics of the uninterrupted one. Each launch costs ≈ 30–70 s on 2 cores.
+For DDP, DeepSpeed ZeRO-2 / ZeRO-3 (the shipped ``configs/deepspeed`` files) and FSDP2 (``trainer.fsdp``: torch's
+``fully_shard`` through accelerate, on the gloo group): the ranks train on disjoint prompts, end with identical
+weights that moved, equal to a 1-process run with ``grad_accum=2`` (same prompts, same rollouts — sampling is seeded
+per global micro-batch —, deterministic probes: ``ktr.temporal_mode=reverse``), with the same LR per step. Each
+strategy's consolidated ``model/`` loads with ``from_pretrained``, and a copy of its run resumed from the step-1
+checkpoint continues with the metrics and weights of the uninterrupted run (in the same ``torchrun``, by a second
+trainer built from the checkpoint files; ZeRO-3 also in a fresh ``torchrun``). Each launch costs ≈ 30–70 s on 2
+cores.
 """
 from __future__ import annotations
 
@@ -46,11 +49,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(cfg: dict, out: Path, *, resume: bool = False) -> dict[int, dict]:
+def launch(cfg: dict, out: Path, *, resume: bool = False, resume_from: int | None = None) -> dict[int, dict]:
     """``torchrun --nproc_per_node 2 dist_worker.py spec.json``; returns {rank: what the worker saved}."""
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "spec.json"
-    spec.write_text(json.dumps({"config": cfg, "out": str(out / "ranks"), "resume": resume}))
+    spec.write_text(json.dumps({"config": cfg, "out": str(out / "ranks"), "resume": resume,
+                                "resume_from": resume_from}))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
     env.pop("ACCELERATE_USE_CPU", None)
     if not cfg["trainer"].get("deepspeed"):
@@ -94,12 +98,15 @@ def two_process_runs(nano_model, toy_data, tmp_path_factory):
 
     def get(strategy: str):
         if strategy not in cache:
-            if strategy != "ddp":
+            if strategy in DS_CONFIGS:
                 pytest.importorskip("deepspeed", reason="DeepSpeed is a test extra: pip install -e '.[dev,deepspeed]'")
             out = tmp_path_factory.mktemp(strategy)
             cfg = base_config(nano_model, toy_data, out / "run")
             cfg["trainer"]["deepspeed"] = str(DS_CONFIGS[strategy]) if strategy in DS_CONFIGS else None
-            cache[strategy] = (out, launch(cfg, out), cfg)
+            if strategy == "fsdp2":     # gradient checkpointing inside the FSDP2 units: same numbers, recomputed
+                cfg["trainer"]["fsdp"] = True
+                cfg["model"]["gradient_checkpointing"] = True
+            cache[strategy] = (out, launch(cfg, out, resume_from=1), cfg)
         return cache[strategy]
     return get
 
@@ -108,7 +115,7 @@ def _flat(seen):
     return [p for batch in seen for p in batch]
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "zero2", "zero3"])
+@pytest.mark.parametrize("strategy", ["ddp", "zero2", "zero3", "fsdp2"])
 def test_two_processes_train_like_one_on_the_same_global_batch(strategy, two_process_runs, one_process):
     _, ranks, _ = two_process_runs(strategy)
     r0, r1 = ranks[0], ranks[1]
@@ -129,19 +136,44 @@ def test_two_processes_train_like_one_on_the_same_global_batch(strategy, two_pro
         for key in CHECKED:
             if key in b:
                 assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
+    # sharded where it should be: FSDP2 holds every policy and reference parameter as a DTensor, half per rank
+    for r in (r0, r1):
+        for name, sh in r["sharding"].items():
+            if strategy == "fsdp2":
+                assert sh["dtensor"] == sh["params"] and abs(sh["local"] - sh["full"] / 2) < 0.05 * sh["full"], (name, sh)
+            elif strategy in ("ddp", "zero2"):
+                assert sh["dtensor"] == 0 and sh["local"] == sh["full"], (name, sh)
 
 
-def test_zero3_checkpoint_loads_and_resume_continues_the_same_run(two_process_runs, tmp_path):
+@pytest.mark.parametrize("strategy", ["ddp", "zero2", "zero3", "fsdp2"])
+def test_two_process_checkpoints_load_and_resume_the_same_run(strategy, two_process_runs):
+    """The consolidated model/ of the last checkpoint is the trained policy (plain HF); the run resumed from step 1
+    logs at step 2 what the uninterrupted run logged, and ends with its weights."""
     from transformers import AutoModelForImageTextToText
 
-    out, ranks, cfg = two_process_runs("zero3")
+    _, ranks, cfg = two_process_runs(strategy)
     run = Path(cfg["trainer"]["output_dir"])
-    # the consolidated model/ of the last checkpoint is the trained policy, loadable as a plain HF model
     model = AutoModelForImageTextToText.from_pretrained(run / "checkpoints" / "step-2" / "model")
     sd = dict(model.named_parameters())
     for k, v in ranks[0]["end"].items():
         assert torch.equal(sd[k].detach().float(), v), k
-    # resume from step 1 under 2 processes: step 2 logs what the uninterrupted run logged
+    for r in (0, 1):
+        again, full = ranks[r]["resumed"], ranks[r]
+        assert [h["step"] for h in again["history"]] == [2]
+        assert again["seen"] == full["seen"][1:]                  # the data position per rank came back
+        for key in CHECKED:
+            if key in full["history"][1]:
+                assert again["history"][0][key] == pytest.approx(full["history"][1][key], rel=1e-5, abs=1e-7), key
+        for k, v in full["end"].items():
+            torch.testing.assert_close(again["end"][k], v, rtol=1e-5, atol=1e-7, msg=k)
+    rows = [json.loads(x) for x in (run.with_name(run.name + "-resumed") / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+
+
+def test_zero3_resume_in_fresh_processes_continues_the_same_run(two_process_runs, tmp_path):
+    out, ranks, cfg = two_process_runs("zero3")
+    run = Path(cfg["trainer"]["output_dir"])
+    # resume from step 1 in a new torchrun: step 2 logs what the uninterrupted run logged
     resumed = tmp_path / "run"
     shutil.copytree(run, resumed)
     shutil.rmtree(resumed / "checkpoints" / "step-2")

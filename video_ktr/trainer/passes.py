@@ -40,6 +40,18 @@ class PassModule(nn.Module):
     def config(self):
         return self.hf_model.config
 
+    # what accelerate's FSDP2 preparation reads to cut the model into units (decoder layers and vision blocks,
+    # embeddings, [final norm, LM head]); the root unit keeps the rest and is gathered by this module's forward
+    @property
+    def _no_split_modules(self):
+        return getattr(self.hf_model, "_no_split_modules", None)
+
+    def get_input_embeddings(self):
+        return self.hf_model.get_input_embeddings()
+
+    def get_output_embeddings(self):
+        return self.hf_model.get_output_embeddings()
+
     def forward(self, fn, *args, **kwargs):
         out = fn(self.hf_model, *args, **kwargs)
         if is_dataclass(out):
@@ -47,19 +59,24 @@ class PassModule(nn.Module):
         return out
 
 
+def _generate(model, engine, *args, **kwargs) -> dict:
+    """A pass function: ``engine.generate`` on the HF model, inside the wrapper's forward (FSDP2)."""
+    return {"rollout": engine.generate(model, *args, **kwargs)}
+
+
 def as_output(out) -> CompletionOutput:
     return out if isinstance(out, CompletionOutput) else CompletionOutput(**out)
 
 
 def strategy(accelerator) -> str:
-    """'zero3' | 'zero2' (any DeepSpeed stage < 3) | 'fsdp' (refused by the trainer) | 'ddp' (also one process)."""
+    """'zero3' | 'zero2' (any DeepSpeed stage < 3) | 'fsdp2' | 'ddp' (also one process)."""
     from accelerate.utils import DistributedType
 
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
         stage = accelerator.state.deepspeed_plugin.deepspeed_config["zero_optimization"].get("stage", 0)
         return "zero3" if int(stage) == 3 else "zero2"
     if accelerator.distributed_type == DistributedType.FSDP:
-        return "fsdp"
+        return "fsdp2"                                  # (setup refuses FSDP1)
     return "ddp"
 
 
@@ -97,14 +114,14 @@ class Passes:
     """Runs the policy / reference / probe / generation passes of a step on the prepared models.
 
     policy: what ``prepare`` returned for a :class:`PassModule`; reference: a prepared (ZeRO-3) or plain
-    :class:`PassModule` in eval mode, or None. ``lockstep``: every forward is a collective (ZeRO-3), so
-    ranks must run the same passes in the same order (generation uses ``synced_gpus``).
+    :class:`PassModule` in eval mode, or None. ``lockstep``: every forward is a collective (ZeRO-3, FSDP2: each
+    unit gathers its shards), so ranks must run the same passes in the same order (generation uses ``synced_gpus``).
     """
 
     def __init__(self, accelerator, policy, reference=None, *, chunk_size: int):
         self.acc, self.policy, self.reference, self.chunk_size = accelerator, policy, reference, chunk_size
         self.strategy = strategy(accelerator)
-        self.lockstep = self.strategy == "zero3" and accelerator.num_processes > 1
+        self.lockstep = self.strategy in ("zero3", "fsdp2") and accelerator.num_processes > 1
 
     @property
     def module(self) -> PassModule:
@@ -140,9 +157,13 @@ class Passes:
 
     @torch.no_grad()
     def generate(self, engine, batch, group_size: int, tokenizer, **kwargs):
-        """G completions per prompt from the policy in eval mode (ZeRO-3: every rank steps together)."""
+        """G completions per prompt from the policy in eval mode (ZeRO-3, FSDP2: every rank steps together).
+        FSDP2 gathers the root unit's parameters (vision patch embedding, merger, …) only in the wrapper's forward,
+        so generation runs inside it there; ZeRO-3 gathers per submodule, and DDP needs no wrapper."""
         self.policy.eval()
         with self._autocast():
+            if self.strategy == "fsdp2":
+                return self.policy(_generate, engine, batch, group_size, tokenizer, **kwargs)["rollout"]
             return engine.generate(self.model, batch, group_size, tokenizer, **kwargs)
 
     @contextmanager

@@ -95,10 +95,6 @@ class RLTrainer:
                 print("--force-resume with changed settings:\n  " + "\n  ".join(diffs))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.accelerator = acc = build_accelerator(cfg)
-        if acc.distributed_type.value == "FSDP":
-            raise NotImplementedError(
-                "FSDP is not supported by the RL trainer (not built or tested: accelerate 1.15 runs FSDP only on "
-                "GPUs, none here); use DeepSpeed ZeRO-3: accelerate launch --config_file configs/accelerate/zero3.yaml")
         torch.manual_seed(cfg.trainer.seed)
         policy, self.processor = load_policy(cfg.model)
         reference = load_policy(cfg.model, trainable=False)[0] if cfg.loss.beta > 0 else None  # β = 0: none
