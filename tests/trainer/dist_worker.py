@@ -84,6 +84,19 @@ def copy_run_until(run: Path, dst: Path, step: int) -> None:
             shutil.rmtree(d)
 
 
+def fresh_accelerate_state() -> None:
+    """Let a second ``Accelerator`` take its own plugins (accelerate refuses a DeepSpeed plugin on a second one) on
+    the same process group: clear the accelerator/gradient singletons, keep the process state, whose distributed
+    type an FSDP accelerator had overwritten."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+    from accelerate.utils import DistributedType
+
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
+    if PartialState._shared_state.get("distributed_type") == DistributedType.FSDP:
+        PartialState._shared_state["distributed_type"] = DistributedType.MULTI_CPU
+
+
 def main():
     spec = json.loads(Path(sys.argv[1]).read_text())
     register_test_reward()
@@ -96,6 +109,7 @@ def main():
         if result["rank"] == 0:
             copy_run_until(run_dir, Path(cfg["trainer"]["output_dir"]), k)
         torch.distributed.barrier()
+        fresh_accelerate_state()
         result["resumed"] = run(cfg, resume=True)
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)

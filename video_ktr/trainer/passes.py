@@ -1,10 +1,11 @@
 """Every model pass of a step, run through what ``accelerator.prepare`` returned.
 
-The policy (and, under ZeRO-3, the reference) is wrapped in :class:`PassModule` *before* ``prepare``: its forward
-takes a pass function of the ktr stage (``completion_forward``, a probe, …) and runs it on the HF model inside. So
-every pass enters through the DDP / DeepSpeed wrapper — DDP all-reduces the gradient, ZeRO-3 gathers the
-parameters each submodule needs, accelerate's autocast applies — while the stage functions stay plain
-``(model, tensors) -> tensors``. The LM head is called as a module (``ktr.logprobs.ChunkedLMHead``), so the chunked
+The policy (and, under ZeRO-3 and FSDP2, the reference) is wrapped in :class:`PassModule` *before* ``prepare``: its
+forward takes a pass function of the ktr stage (``completion_forward``, a probe, generation under FSDP2, …) and runs
+it on the HF model inside. So every pass enters through the DDP / DeepSpeed / FSDP2 wrapper — DDP all-reduces the
+gradient, ZeRO-3 gathers the parameters each submodule needs, FSDP2 gathers its root unit here and each decoder
+layer / vision block / embedding / [norm, head] unit in its own forward, accelerate's autocast applies — while the
+stage functions stay plain ``(model, tensors) -> tensors``. The LM head is called as a module (``ktr.logprobs.ChunkedLMHead``), so the chunked
 log-prob / entropy head gathers only the head weight and keeps its ``chunk_size × V`` memory bound.
 
 :class:`Passes` owns the modes: train mode for the loss pass (gradient checkpointing is active only in train mode),

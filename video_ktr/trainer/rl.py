@@ -6,14 +6,16 @@ dependence; per prompt group the top ``ratio`` of each is selected and the loss 
 tokens). ``algorithm:`` picks a preset (config.ALGORITHMS): grpo · ktr · t_grpo (extra rollouts on shuffled frames
 + temporal bonus) · dapo (clip-higher, token-mean, no KL, dynamic sampling) · dr_grpo (no std scaling, constant norm).
 
-Every model pass goes through the prepared policy (``trainer/passes.py``): DDP, DeepSpeed ZeRO-2/3 and accelerate
-see every forward. On N processes each rank rolls out its own prompts of one shared order (``trainer/batches.py``);
+Every model pass goes through the prepared policy (``trainer/passes.py``): DDP, DeepSpeed ZeRO-2/3, FSDP2 and
+accelerate see every forward. On N processes each rank rolls out its own prompts of one shared order (``trainer/batches.py``);
 sampling and probe permutations are seeded per (seed, step, global position), so a run does not depend on how the
 global batch is split over processes and micro-batches.
 
     accelerate launch --config_file configs/accelerate/zero3.yaml -m video_ktr.cli.main train \
         --config configs/video_ktr_qwen2_5_vl_7b.yaml
+    accelerate launch --config_file configs/accelerate/fsdp2.yaml -m video_ktr.cli.main train --config ...
     OMP_NUM_THREADS=1 ACCELERATE_USE_CPU=true torchrun --nproc_per_node 2 -m video_ktr.cli.main train --config ...
+        [trainer.fsdp=true]
 """
 from __future__ import annotations
 

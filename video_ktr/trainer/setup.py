@@ -1,5 +1,5 @@
 """Build what a run needs from the config: accelerator (DDP, DeepSpeed ZeRO-2/3 with a fully resolved DeepSpeed
-config), policy (+ frozen vision tower / LoRA), reference model, optimizer and LR schedule. The LR schedule comes
+config, FSDP2 — also on a CPU gloo group, where accelerate alone would fall back to DDP), policy (+ frozen vision tower / LoRA), reference model, optimizer and LR schedule. The LR schedule comes
 from ``transformers.get_scheduler`` and is stepped once per optimizer step, whatever the number of processes.
 
 DeepSpeed is chosen by ``trainer.deepspeed`` (a JSON path) or by ``accelerate launch`` with a DeepSpeed config
