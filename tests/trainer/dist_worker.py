@@ -34,17 +34,16 @@ def full_weights(trainer) -> dict:
 
 
 def sharding(trainer) -> dict:
-    """How this rank holds the policy and the reference: parameters that are DTensors (FSDP2) or ZeRO-3
-    partitions, and the local element count against the full one."""
+    """How this rank holds the policy and the reference: the names of parameters that are not DTensors (FSDP2
+    shards the rest), and the local element count of the DTensors against their full one."""
     out = {}
     for name, mod in (("policy", trainer.passes.policy), ("reference", trainer.passes.reference)):
         if mod is None:
             continue
-        params = list(mod.parameters())
-        local = sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in params)
-        full = sum(int(getattr(p, "ds_numel", p.numel())) for p in params)
-        out[name] = {"dtensor": sum(hasattr(p, "to_local") for p in params), "params": len(params),
-                     "local": local, "full": full}
+        named = list(mod.named_parameters())
+        dt = [p for _, p in named if hasattr(p, "to_local")]
+        out[name] = {"plain": [n for n, p in named if not hasattr(p, "to_local")], "params": len(named),
+                     "local": sum(p.to_local().numel() for p in dt), "full": sum(p.numel() for p in dt)}
     return out
 
 

@@ -31,8 +31,18 @@ CHECKED = ("reward/mean", "loss/policy", "loss/kl", "optim/lr", "optim/grad_norm
 
 
 
-def base_config(nano_model, toy_data, out: Path) -> dict:
-    """1 prompt × 2 completions × 4 new tokens per rank and micro-batch, 2 steps, KL on, reverse-order probe."""
+def base_config(nano_model, toy_data, out: Path, variant: str = "base") -> dict:
+    """1 prompt × 2 completions × 4 new tokens per rank and micro-batch, 2 steps, KL on, reverse-order probe.
+
+    ``mixed`` (FSDP2): 2 prompts per rank and micro-batch in file order, so that one rank holds an image and a
+    video while the other holds two videos (a different number of vision-tower calls per pass), with a trainable
+    vision tower and gradient checkpointing."""
+    if variant == "mixed":
+        cfg = base_config(nano_model, toy_data, out)
+        cfg["data"] |= {"train_path": str(mixed_data(toy_data)), "shuffle": False}
+        cfg["rollout"]["batch_size"] = 2
+        cfg["model"] |= {"freeze_vision_tower": False, "gradient_checkpointing": True}
+        return cfg
     return {"algorithm": "ktr", "model": {"path": str(nano_model), "freeze_vision_tower": True},
             "data": {"train_path": str(toy_data / "train.json"), "cache_media": True},
             "rollout": {"batch_size": 1, "group_size": 2, "max_new_tokens": 4},
@@ -68,7 +78,8 @@ def launch(cfg: dict, out: Path, *, resume: bool = False, resume_from: int | Non
 
 @pytest.fixture(scope="module")
 def one_process(nano_model, toy_data, tmp_path_factory):
-    """The reference: 1 process, grad_accum=2 — the same global batch as 2 processes × grad_accum 1."""
+    """The reference per config variant: 1 process, grad_accum=2 — the same global batch as 2 processes ×
+    grad_accum 1."""
     sys.path.insert(0, str(WORKER.parent))
     from dist_worker import full_weights, register_test_reward
 
@@ -76,20 +87,42 @@ def one_process(nano_model, toy_data, tmp_path_factory):
     from video_ktr.trainer import RLTrainer
 
     register_test_reward()
-    cfg = base_config(nano_model, toy_data, tmp_path_factory.mktemp("one") / "run")
-    cfg["trainer"]["grad_accum"] = 2
-    trainer = RLTrainer(config_from_dict(cfg)).setup()
-    seen, next_batch = [], trainer.data.next_batch
+    cache = {}
 
-    def spy():
-        b = next_batch()
-        seen.append([r.problem_id for r in b.records])
-        return b
+    def get(variant: str) -> dict:
+        if variant in cache:
+            return cache[variant]
+        cfg = base_config(nano_model, toy_data, tmp_path_factory.mktemp("one") / "run", variant)
+        cfg["trainer"]["grad_accum"] = 2
+        trainer = RLTrainer(config_from_dict(cfg)).setup()
+        seen, next_batch = [], trainer.data.next_batch
 
-    trainer.data.next_batch = spy
-    end = {}
-    history = trainer.train(on_step=lambda s, m: end.update(full_weights(trainer)) if s == 2 else None)
-    return {"seen": seen, "end": end, "history": history}
+        def spy():
+            b = next_batch()
+            seen.append([r.problem_id for r in b.records])
+            return b
+
+        trainer.data.next_batch = spy
+        end = {}
+        history = trainer.train(on_step=lambda s, m: end.update(full_weights(trainer)) if s == 2 else None)
+        cache[variant] = {"seen": seen, "end": end, "history": history}
+        return cache[variant]
+    return get
+
+
+def mixed_data(toy_data: Path) -> Path:
+    """The toy records ordered video, image, video, video | video, video, image, video: in file order, rank 0's
+    first micro-batch has an image and a video, rank 1's two videos; the other way round in step 2."""
+    path = toy_data / "train_mixed.json"
+    if not path.exists():
+        records = json.loads((toy_data / "train.json").read_text())
+        vids = [r for r in records if r["data_type"] == "video"]
+        imgs = [r for r in records if r["data_type"] == "image"]
+        path.write_text(json.dumps([vids[0], imgs[0], vids[1], vids[2], vids[3], vids[4], imgs[1], vids[5]]))
+    return path
+
+
+VARIANT = {"fsdp2": "mixed"}      # the config each strategy runs (and its 1-process reference); default "base"
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +134,9 @@ def two_process_runs(nano_model, toy_data, tmp_path_factory):
             if strategy in DS_CONFIGS:
                 pytest.importorskip("deepspeed", reason="DeepSpeed is a test extra: pip install -e '.[dev,deepspeed]'")
             out = tmp_path_factory.mktemp(strategy)
-            cfg = base_config(nano_model, toy_data, out / "run")
+            cfg = base_config(nano_model, toy_data, out / "run", VARIANT.get(strategy, "base"))
             cfg["trainer"]["deepspeed"] = str(DS_CONFIGS[strategy]) if strategy in DS_CONFIGS else None
-            if strategy == "fsdp2":     # gradient checkpointing inside the FSDP2 units: same numbers, recomputed
-                cfg["trainer"]["fsdp"] = True
-                cfg["model"]["gradient_checkpointing"] = True
+            cfg["trainer"]["fsdp"] = strategy == "fsdp2"
             cache[strategy] = (out, launch(cfg, out, resume_from=1), cfg)
         return cache[strategy]
     return get
@@ -117,7 +148,8 @@ def _flat(seen):
 
 @pytest.mark.parametrize("strategy", ["ddp", "zero2", "zero3", "fsdp2"])
 def test_two_processes_train_like_one_on_the_same_global_batch(strategy, two_process_runs, one_process):
-    _, ranks, _ = two_process_runs(strategy)
+    _, ranks, cfg = two_process_runs(strategy)
+    one_process = one_process(VARIANT.get(strategy, "base"))
     r0, r1 = ranks[0], ranks[1]
     assert r0["strategy"] == strategy and r0["num_processes"] == 2
     # disjoint prompts from one shared order: rank r trains on the global micro-batch r of each step
@@ -136,13 +168,21 @@ def test_two_processes_train_like_one_on_the_same_global_batch(strategy, two_pro
         for key in CHECKED:
             if key in b:
                 assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
-    # sharded where it should be: FSDP2 holds every policy and reference parameter as a DTensor, half per rank
+    # sharded where it should be: FSDP2 holds every policy and reference parameter but the vision tower's
+    # (replicated) as a DTensor, half of it per rank
     for r in (r0, r1):
         for name, sh in r["sharding"].items():
             if strategy == "fsdp2":
-                assert sh["dtensor"] == sh["params"] and abs(sh["local"] - sh["full"] / 2) < 0.05 * sh["full"], (name, sh)
-            elif strategy in ("ddp", "zero2"):
-                assert sh["dtensor"] == 0 and sh["local"] == sh["full"], (name, sh)
+                assert sh["plain"] and all(".visual." in n for n in sh["plain"]), (name, sh["plain"])
+                assert sh["params"] - len(sh["plain"]) > 0 and abs(sh["local"] - sh["full"] / 2) < 0.05 * sh["full"]
+            else:
+                assert sh["full"] == 0, (name, sh)
+    if strategy == "fsdp2":    # the case a sharded vision tower cannot take: ranks with different media kinds
+        kind = {r["problem_id"]: r["data_type"] for r in json.loads(Path(cfg["data"]["train_path"]).read_text())}
+        kinds = [[{kind[p] for p in b} for b in r["seen"]] for r in (r0, r1)]
+        assert kinds == [[{"video", "image"}, {"video"}], [{"video"}, {"video", "image"}]], kinds
+        moved = max((r0["end"][k] - r0["start"][k]).abs().max().item() for k in r0["end"] if ".visual." in k)
+        assert moved > 1e-4, moved                                    # the replicated vision tower trained too
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "zero2", "zero3", "fsdp2"])

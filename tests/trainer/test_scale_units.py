@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,9 @@ def test_the_shipped_fsdp2_launch_config_gives_the_plugin_the_trainer_runs(tiny_
         assert plugin.fsdp_version == 2 and plugin.reshard_after_forward is True
         assert plugin.state_dict_type.name == "SHARDED_STATE_DICT" and not plugin.activation_checkpointing
         assert plugin.auto_wrap_policy.__name__ == "transformer_auto_wrap_policy"
+        assert re.fullmatch(plugin.ignored_modules, "model.model.visual")            # the vision tower: replicated
+        assert re.fullmatch(plugin.ignored_modules, "model.base_model.model.model.visual")
+        assert not re.fullmatch(plugin.ignored_modules, "model.model.visual.blocks.0")
 
 
 def test_fsdp_settings_the_trainer_does_not_run_are_refused(tiny_cfg, monkeypatch):

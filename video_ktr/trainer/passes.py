@@ -167,6 +167,24 @@ class Passes:
                 return self.policy(_generate, engine, batch, group_size, tokenizer, **kwargs)["rollout"]
             return engine.generate(self.model, batch, group_size, tokenizer, **kwargs)
 
+    def sync_replicated_grads(self) -> None:
+        """FSDP2 on N ranks: average over the ranks the gradients of the trainable parameters it does not shard
+        (the vision tower, ``setup.VISION_MODULES``), as DDP would. Every rank calls it before the optimizer
+        step; a rank whose micro-batches had no media for it contributes zeros."""
+        if self.strategy != "fsdp2" or self.acc.num_processes == 1:
+            return
+        params = [p for p in self.policy.parameters() if p.requires_grad and not hasattr(p, "to_local")]
+        by_dtype: dict = {}
+        for p in params:
+            by_dtype.setdefault(p.dtype, []).append(p)
+        for dtype in sorted(by_dtype, key=str):                       # the same order on every rank
+            group = by_dtype[dtype]
+            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in group])
+            torch.distributed.all_reduce(flat)                        # sum (gloo has no average)
+            flat /= self.acc.num_processes
+            for p, g in zip(group, flat.split([p.numel() for p in group])):
+                p.grad = g.view_as(p)
+
     @contextmanager
     def head_weight(self):
         """The LM head weight (V, D), detached and unsharded, for the distribution-distance scores."""

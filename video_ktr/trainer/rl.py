@@ -211,6 +211,7 @@ class RLTrainer:
                         self._check_finite("loss", loss.detach(), step)
                         acc.backward(loss / len(micro) if acc.gradient_accumulation_steps == 1 else loss)
                         if acc.sync_gradients:                                   # one optimizer + LR step
+                            passes.sync_replicated_grads()                       # (FSDP2: the vision tower)
                             gn = acc.clip_grad_norm_(self.policy.parameters(), clip_norm(cfg.optim))
                             if gn is not None:                                   # (DeepSpeed: after its step)
                                 gn = gn.full_tensor() if hasattr(gn, "full_tensor") else gn

@@ -124,7 +124,18 @@ def build_fsdp_plugin(cfg):
     if plugin.activation_checkpointing:
         raise ValueError("fsdp_activation_checkpointing: true: use model.gradient_checkpointing instead (the "
                          "trainer turns it on per pass; both would checkpoint every layer twice)")
+    if plugin.ignored_modules is not None:
+        raise ValueError("fsdp_ignored_modules: the trainer sets them itself (the vision tower)")
+    plugin.ignored_modules = VISION_MODULES
     return plugin
+
+
+# The vision encoder, kept out of FSDP2 (replicated on every rank, its gradients all-reduced by the trainer:
+# ``passes.sync_replicated_grads``): a rank calls it once per media kind in its micro-batch (images, videos, none),
+# so its sharded all-gathers would not line up across ranks — with FSDP2 sharding it, 2 ranks holding {image,
+# video} and {video} crashed with a collective size mismatch at the first generation. Module names inside the
+# PassModule (``model.model.visual``; with LoRA ``model.base_model.model.model.visual``), matched in full.
+VISION_MODULES = r"(?:.*\.)?(?:" + "|".join(VISION_ATTRS) + ")"
 
 
 def build_accelerator(cfg, *, log: bool = True):
@@ -157,6 +168,8 @@ def build_accelerator(cfg, *, log: bool = True):
                                                           logging_dir=cfg.trainer.output_dir), **kw)
     if fsdp is not None and acc.distributed_type.value == "MULTI_CPU":
         use_fsdp_on_cpu(acc, fsdp)
+    elif fsdp is not None and acc.num_processes == 1:
+        acc.print("FSDP on one process: nothing to shard, training as a single process")
     if ds is not None and acc.distributed_type.value != "DEEPSPEED":
         raise ValueError(f"a DeepSpeed config is set ({deepspeed_config_path(cfg)}) but accelerate runs "
                          f"{acc.distributed_type.value}: start it with `accelerate launch` or `torchrun`")
