@@ -83,8 +83,8 @@ def _launch_env(config_file: Path) -> dict:
 
 
 def test_the_shipped_fsdp2_launch_config_gives_the_plugin_the_trainer_runs(tiny_cfg, monkeypatch):
-    """configs/accelerate/fsdp2.yaml as `accelerate launch` passes it on: FSDP2, one unit per decoder layer /
-    vision block, sharded checkpoints, bf16; without it, trainer.fsdp builds the same plugin (the CPU tests)."""
+    """configs/accelerate/fsdp2.yaml as `accelerate launch` passes it on: FSDP2, one unit per decoder layer, the
+    vision tower left out, sharded checkpoints, bf16; without it, trainer.fsdp builds the same plugin (the CPU tests)."""
     from video_ktr.trainer.setup import build_fsdp_plugin
 
     env = _launch_env(ROOT / "configs/accelerate/fsdp2.yaml")

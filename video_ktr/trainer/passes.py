@@ -4,9 +4,10 @@ The policy (and, under ZeRO-3 and FSDP2, the reference) is wrapped in :class:`Pa
 forward takes a pass function of the ktr stage (``completion_forward``, a probe, generation under FSDP2, …) and runs
 it on the HF model inside. So every pass enters through the DDP / DeepSpeed / FSDP2 wrapper — DDP all-reduces the
 gradient, ZeRO-3 gathers the parameters each submodule needs, FSDP2 gathers its root unit here and each decoder
-layer / vision block / embedding / [norm, head] unit in its own forward, accelerate's autocast applies — while the
-stage functions stay plain ``(model, tensors) -> tensors``. The LM head is called as a module (``ktr.logprobs.ChunkedLMHead``), so the chunked
-log-prob / entropy head gathers only the head weight and keeps its ``chunk_size × V`` memory bound.
+layer / embedding / [norm, head] unit in its own forward (the vision tower is replicated), accelerate's autocast
+applies — while the stage functions stay plain ``(model, tensors) -> tensors``. The LM head is called as a module
+(``ktr.logprobs.ChunkedLMHead``), so the chunked log-prob / entropy head gathers only the head weight and keeps its
+``chunk_size × V`` memory bound.
 
 :class:`Passes` owns the modes: train mode for the loss pass (gradient checkpointing is active only in train mode),
 eval mode for generation, the reference and the probes.
@@ -41,8 +42,9 @@ class PassModule(nn.Module):
     def config(self):
         return self.hf_model.config
 
-    # what accelerate's FSDP2 preparation reads to cut the model into units (decoder layers and vision blocks,
-    # embeddings, [final norm, LM head]); the root unit keeps the rest and is gathered by this module's forward
+    # what accelerate's FSDP2 preparation reads to cut the model into units (decoder layers, embeddings, [final
+    # norm, LM head]; vision blocks are wrapped too but their parameters are ignored: setup.VISION_MODULES); the
+    # root unit keeps the rest and is gathered by this module's forward
     @property
     def _no_split_modules(self):
         return getattr(self.hf_model, "_no_split_modules", None)

@@ -102,8 +102,9 @@ def fsdp_requested(cfg) -> bool:
 
 
 def build_fsdp_plugin(cfg):
-    """The FSDP2 plugin of this run, or None. ``trainer.fsdp``: one unit per decoder layer / vision block (the
-    model's ``_no_split_modules``), embeddings and [final norm, LM head] as their own units, sharded state dicts in
+    """The FSDP2 plugin of this run, or None. ``trainer.fsdp``: one unit per decoder layer (the model's
+    ``_no_split_modules``), embeddings and [final norm, LM head] as their own units, the vision tower not sharded
+    (``VISION_MODULES``), sharded state dicts in
     checkpoints. Under ``accelerate launch`` its ``FSDP_*`` settings apply; FSDP1 and accelerate's activation
     checkpointing are refused (``model.gradient_checkpointing`` is the one switch)."""
     if not fsdp_requested(cfg):
