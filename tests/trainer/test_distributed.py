@@ -61,6 +61,12 @@ def _free_port() -> int:
 
 def launch(cfg: dict, out: Path, *, resume: bool = False, resume_from: int | None = None) -> dict[int, dict]:
     """``torchrun --nproc_per_node 2 dist_worker.py spec.json``; returns {rank: what the worker saved}."""
+    res = torchrun(cfg, out, resume=resume, resume_from=resume_from)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
+    return {r: torch.load(out / "ranks" / f"rank{r}.pt", weights_only=False) for r in (0, 1)}
+
+
+def torchrun(cfg: dict, out: Path, *, resume: bool = False, resume_from: int | None = None):
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "spec.json"
     spec.write_text(json.dumps({"config": cfg, "out": str(out / "ranks"), "resume": resume,
@@ -71,9 +77,7 @@ def launch(cfg: dict, out: Path, *, resume: bool = False, resume_from: int | Non
         env["ACCELERATE_USE_CPU"] = "true"      # DDP over gloo; DeepSpeed picks its CPU accelerator itself
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
            str(_free_port()), str(WORKER), str(spec)]
-    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
-    return {r: torch.load(out / "ranks" / f"rank{r}.pt", weights_only=False) for r in (0, 1)}
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +233,18 @@ def test_zero3_resume_in_fresh_processes_continues_the_same_run(two_process_runs
         torch.testing.assert_close(again[0]["end"][k], v, rtol=1e-5, atol=1e-7, msg=k)
     rows = [json.loads(x) for x in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
+
+
+def test_zero3_stops_with_a_clear_error_when_ranks_would_call_the_vision_tower_unequally(nano_model, toy_data,
+                                                                                        tmp_path):
+    """The FSDP2 run's data under ZeRO-3: rank 0 holds an image and a video, rank 1 two videos. Without the check
+    this crashed in the first generation (gloo: received data size doesn't match); now every rank stops before
+    it, naming the ranks' media."""
+    pytest.importorskip("deepspeed", reason="DeepSpeed is a test extra: pip install -e '.[dev,deepspeed]'")
+    cfg = base_config(nano_model, toy_data, tmp_path / "run", "mixed")
+    cfg["trainer"]["deepspeed"] = str(DS_CONFIGS["zero3"])
+    res = torchrun(cfg, tmp_path)
+    log = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "MixedMediaError" in log and "rank 0: {image, video}, rank 1: {video}" in log, log[-3000:]
+    assert "received data size" not in log

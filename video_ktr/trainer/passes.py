@@ -97,6 +97,10 @@ def gathered_params(params: list[nn.Parameter], accelerator):
     yield [p.full_tensor().detach() if hasattr(p, "full_tensor") else p.detach() for p in params]
 
 
+class MixedMediaError(RuntimeError):
+    """Ranks whose passes would call the sharded vision tower a different number of times (ZeRO-3)."""
+
+
 def agree_any(flag: bool, accelerator) -> bool:
     """True on every rank if ``flag`` is True on any rank (one all-reduce; no-op on one process)."""
     if accelerator.num_processes == 1:
@@ -138,6 +142,7 @@ class Passes:
     # ------------------------------------------------------------------------------------------- passes
     def policy_pass(self, ro, *, return_hidden: bool = False, return_vision: bool = False) -> CompletionOutput:
         """The loss pass: train mode, with grad, (N, T) log-probs and entropies of the rollout's completions."""
+        self.check_media_kinds(ro.inputs)
         self.policy.train()
         out = self.policy(completion_forward, ro.inputs, ro.completion_ids, ro.completion_mask, with_entropy=True,
                           chunk_size=self.chunk_size, return_hidden=return_hidden, return_vision=return_vision)
@@ -163,11 +168,32 @@ class Passes:
         """G completions per prompt from the policy in eval mode (ZeRO-3, FSDP2: every rank steps together).
         FSDP2 gathers the root unit's parameters (vision patch embedding, merger, …) only in the wrapper's forward,
         so generation runs inside it there; ZeRO-3 gathers per submodule, and DDP needs no wrapper."""
+        self.check_media_kinds(batch.inputs)
         self.policy.eval()
         with self._autocast():
             if self.strategy == "fsdp2":
                 return self.policy(_generate, engine, batch, group_size, tokenizer, **kwargs)["rollout"]
             return engine.generate(self.model, batch, group_size, tokenizer, **kwargs)
+
+    def check_media_kinds(self, inputs: dict) -> None:
+        """ZeRO-3 on N ranks: stop with an error when the ranks' inputs hold different numbers of media kinds
+        (images, videos): a pass calls the vision tower once per kind present, and ZeRO-3's per-module all-gathers
+        must line up over the ranks (an image on one rank and a video on the other is fine: one call each). On CPU
+        (gloo) {image, video} against {video} crashed with "received data size doesn't match"; on GPUs it can
+        hang. One all-gather of 2 flags per pass (generation and loss pass)."""
+        if not (self.lockstep and self.strategy == "zero3"):
+            return
+        mine = torch.tensor([[inputs.get(k) is not None for k in ("pixel_values", "pixel_values_videos")]],
+                            dtype=torch.int64, device=self.acc.device)                   # (1, 2)
+        kinds = self.acc.gather(mine).view(-1, 2)                                          # (ranks, 2)
+        if not (kinds.sum(1) == kinds[0].sum()).all():
+            names = ["{" + ", ".join(n for n, on in zip(("image", "video"), r.tolist()) if on) + "}" for r in kinds]
+            raise MixedMediaError(
+                f"ZeRO-3 on {len(names)} processes: the ranks' micro-batches hold different numbers of media kinds "
+                f"({', '.join(f'rank {i}: {n}' for i, n in enumerate(names))}); the partitioned vision tower would "
+                f"be called a different number of times per rank and its all-gathers would not line up (crash or "
+                f"hang). Use FSDP2 (trainer.fsdp=true: the vision tower is replicated), DDP, rollout.batch_size=1 "
+                f"with grad_accum micro-batches on data where every record has media, or data of one media kind")
 
     def sync_replicated_grads(self) -> None:
         """FSDP2 on N ranks: average over the ranks the gradients of the trainable parameters it does not shard
