@@ -194,11 +194,16 @@ class TrainerConfig:
     # --- scale-out (#11) ---
     deepspeed: str | None = None          # DeepSpeed JSON (configs/deepspeed/zero{2,3}.json); None = what `accelerate
                                           # launch` names, else DDP. "auto" values are filled from this config
+    fsdp: bool = False                    # FSDP2 (torch fully_shard through accelerate): parameters, gradients and
+                                          # optimizer states sharded over the processes; also on when `accelerate
+                                          # launch` names an FSDP config (configs/accelerate/fsdp2.yaml)
     project: str = "video-ktr"            # tracker project name (TensorBoard dir / W&B project)
 
     def __post_init__(self):
         if self.grad_accum < 1:
             raise ValueError(f"trainer.grad_accum={self.grad_accum} must be >= 1")
+        if self.fsdp and self.deepspeed:
+            raise ValueError(f"trainer.fsdp=true and trainer.deepspeed={self.deepspeed!r}: pick one way to shard")
 
 
 @dataclass

@@ -5,6 +5,8 @@ split across ranks."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,54 @@ def test_a_silent_fallback_from_deepspeed_is_an_error(tiny_cfg, monkeypatch):
     monkeypatch.setenv("ACCELERATE_USE_CPU", "true")
     with pytest.raises(ValueError, match="ACCELERATE_USE_CPU"):
         build_accelerator(cfg)
+
+
+def _launch_env(config_file: Path) -> dict:
+    """The environment ``accelerate launch --config_file <file>`` gives the training processes."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    args = launch_command_parser().parse_args(["--config_file", str(config_file), "-m", "video_ktr.cli.main"])
+    return prepare_multi_gpu_env(_validate_launch_command(args)[0])
+
+
+def test_the_shipped_fsdp2_launch_config_gives_the_plugin_the_trainer_runs(tiny_cfg, monkeypatch):
+    """configs/accelerate/fsdp2.yaml as `accelerate launch` passes it on: FSDP2, one unit per decoder layer, the
+    vision tower left out, sharded checkpoints, bf16; without it, trainer.fsdp builds the same plugin (the CPU tests)."""
+    from video_ktr.trainer.setup import build_fsdp_plugin
+
+    env = _launch_env(ROOT / "configs/accelerate/fsdp2.yaml")
+    for k, v in env.items():
+        if k.startswith(("FSDP_", "ACCELERATE_USE_FSDP")):
+            monkeypatch.setenv(k, v)
+    assert env["ACCELERATE_MIXED_PRECISION"] == "bf16"
+    launched = build_fsdp_plugin(config_from_dict(tiny_cfg()))
+    for k in [k for k in os.environ if k.startswith(("FSDP_", "ACCELERATE_USE_FSDP"))]:
+        monkeypatch.delenv(k)
+    assert build_fsdp_plugin(config_from_dict(tiny_cfg())) is None            # DDP unless asked
+    own = build_fsdp_plugin(config_from_dict(tiny_cfg(trainer={"fsdp": True})))
+    for plugin in (launched, own):
+        assert plugin.fsdp_version == 2 and plugin.reshard_after_forward is True
+        assert plugin.state_dict_type.name == "SHARDED_STATE_DICT" and not plugin.activation_checkpointing
+        assert plugin.auto_wrap_policy.__name__ == "transformer_auto_wrap_policy"
+        assert re.fullmatch(plugin.ignored_modules, "model.model.visual")            # the vision tower: replicated
+        assert re.fullmatch(plugin.ignored_modules, "model.base_model.model.model.visual")
+        assert not re.fullmatch(plugin.ignored_modules, "model.model.visual.blocks.0")
+
+
+def test_fsdp_settings_the_trainer_does_not_run_are_refused(tiny_cfg, monkeypatch):
+    from video_ktr.trainer.setup import build_fsdp_plugin
+
+    with pytest.raises(ValueError, match="pick one"):
+        config_from_dict(tiny_cfg(trainer={"fsdp": True, "deepspeed": str(ROOT / "configs/deepspeed/zero3.json")}))
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "1")
+    with pytest.raises(ValueError, match="FSDP2 only"):
+        build_fsdp_plugin(config_from_dict(tiny_cfg()))
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    monkeypatch.setenv("FSDP_ACTIVATION_CHECKPOINTING", "true")
+    with pytest.raises(ValueError, match="model.gradient_checkpointing"):
+        build_fsdp_plugin(config_from_dict(tiny_cfg()))
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,16 @@ dependence; per prompt group the top ``ratio`` of each is selected and the loss 
 tokens). ``algorithm:`` picks a preset (config.ALGORITHMS): grpo · ktr · t_grpo (extra rollouts on shuffled frames
 + temporal bonus) · dapo (clip-higher, token-mean, no KL, dynamic sampling) · dr_grpo (no std scaling, constant norm).
 
-Every model pass goes through the prepared policy (``trainer/passes.py``): DDP, DeepSpeed ZeRO-2/3 and accelerate
-see every forward. On N processes each rank rolls out its own prompts of one shared order (``trainer/batches.py``);
+Every model pass goes through the prepared policy (``trainer/passes.py``): DDP, DeepSpeed ZeRO-2/3, FSDP2 and
+accelerate see every forward. On N processes each rank rolls out its own prompts of one shared order (``trainer/batches.py``);
 sampling and probe permutations are seeded per (seed, step, global position), so a run does not depend on how the
 global batch is split over processes and micro-batches.
 
     accelerate launch --config_file configs/accelerate/zero3.yaml -m video_ktr.cli.main train \
         --config configs/video_ktr_qwen2_5_vl_7b.yaml
+    accelerate launch --config_file configs/accelerate/fsdp2.yaml -m video_ktr.cli.main train --config ...
     OMP_NUM_THREADS=1 ACCELERATE_USE_CPU=true torchrun --nproc_per_node 2 -m video_ktr.cli.main train --config ...
+        [trainer.fsdp=true]
 """
 from __future__ import annotations
 
@@ -95,10 +97,6 @@ class RLTrainer:
                 print("--force-resume with changed settings:\n  " + "\n  ".join(diffs))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.accelerator = acc = build_accelerator(cfg)
-        if acc.distributed_type.value == "FSDP":
-            raise NotImplementedError(
-                "FSDP is not supported by the RL trainer (not built or tested: accelerate 1.15 runs FSDP only on "
-                "GPUs, none here); use DeepSpeed ZeRO-3: accelerate launch --config_file configs/accelerate/zero3.yaml")
         torch.manual_seed(cfg.trainer.seed)
         policy, self.processor = load_policy(cfg.model)
         reference = load_policy(cfg.model, trainable=False)[0] if cfg.loss.beta > 0 else None  # β = 0: none
@@ -213,6 +211,7 @@ class RLTrainer:
                         self._check_finite("loss", loss.detach(), step)
                         acc.backward(loss / len(micro) if acc.gradient_accumulation_steps == 1 else loss)
                         if acc.sync_gradients:                                   # one optimizer + LR step
+                            passes.sync_replicated_grads()                       # (FSDP2: the vision tower)
                             gn = acc.clip_grad_norm_(self.policy.parameters(), clip_norm(cfg.optim))
                             if gn is not None:                                   # (DeepSpeed: after its step)
                                 gn = gn.full_tensor() if hasattr(gn, "full_tensor") else gn

@@ -1,5 +1,5 @@
 """Build what a run needs from the config: accelerator (DDP, DeepSpeed ZeRO-2/3 with a fully resolved DeepSpeed
-config), policy (+ frozen vision tower / LoRA), reference model, optimizer and LR schedule. The LR schedule comes
+config, FSDP2 — also on a CPU gloo group, where accelerate alone would fall back to DDP), policy (+ frozen vision tower / LoRA), reference model, optimizer and LR schedule. The LR schedule comes
 from ``transformers.get_scheduler`` and is stepped once per optimizer step, whatever the number of processes.
 
 DeepSpeed is chosen by ``trainer.deepspeed`` (a JSON path) or by ``accelerate launch`` with a DeepSpeed config
@@ -90,6 +90,55 @@ def build_deepspeed_config(cfg, num_processes: int) -> dict | None:
                                     num_processes=num_processes)
 
 
+def fsdp_launched() -> bool:
+    """``accelerate launch`` named an FSDP config (it sets ``ACCELERATE_USE_FSDP`` and ``FSDP_VERSION``; accelerate
+    itself sets the first one in-process whenever it gets an FSDP plugin)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and "FSDP_VERSION" in os.environ
+
+
+def fsdp_requested(cfg) -> bool:
+    """``trainer.fsdp``, or ``accelerate launch`` with an FSDP config."""
+    return bool(cfg.trainer.fsdp) or fsdp_launched()
+
+
+def build_fsdp_plugin(cfg):
+    """The FSDP2 plugin of this run, or None. ``trainer.fsdp``: one unit per decoder layer (the model's
+    ``_no_split_modules``), embeddings and [final norm, LM head] as their own units, the vision tower not sharded
+    (``VISION_MODULES``), sharded state dicts in
+    checkpoints. Under ``accelerate launch`` its ``FSDP_*`` settings apply; FSDP1 and accelerate's activation
+    checkpointing are refused (``model.gradient_checkpointing`` is the one switch)."""
+    if not fsdp_requested(cfg):
+        return None
+    if deepspeed_config_path(cfg):
+        raise ValueError(f"FSDP and a DeepSpeed config ({deepspeed_config_path(cfg)}) are both set: pick one")
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    if fsdp_launched():
+        plugin = FullyShardedDataParallelPlugin()                     # FSDP_* variables of `accelerate launch`
+    else:
+        plugin = FullyShardedDataParallelPlugin(
+            fsdp_version=2, auto_wrap_policy="transformer_based_wrap", reshard_after_forward=True,
+            state_dict_type="SHARDED_STATE_DICT", cpu_ram_efficient_loading=False, activation_checkpointing=False)
+    if plugin.fsdp_version != 2:
+        raise ValueError(f"FSDP version {plugin.fsdp_version}: the RL trainer runs FSDP2 only (fsdp_version: 2 in "
+                         f"the accelerate config, see configs/accelerate/fsdp2.yaml)")
+    if plugin.activation_checkpointing:
+        raise ValueError("fsdp_activation_checkpointing: true: use model.gradient_checkpointing instead (the "
+                         "trainer turns it on per pass; both would checkpoint every layer twice)")
+    if plugin.ignored_modules is not None:
+        raise ValueError("fsdp_ignored_modules: the trainer sets them itself (the vision tower)")
+    plugin.ignored_modules = VISION_MODULES
+    return plugin
+
+
+# The vision encoder, kept out of FSDP2 (replicated on every rank, its gradients all-reduced by the trainer:
+# ``passes.sync_replicated_grads``): a rank calls it once per media kind in its micro-batch (images, videos, none),
+# so its sharded all-gathers would not line up across ranks — with FSDP2 sharding it, 2 ranks holding {image,
+# video} and {video} crashed with a collective size mismatch at the first generation. Module names inside the
+# PassModule (``model.model.visual``; with LoRA ``model.base_model.model.model.visual``), matched in full.
+VISION_MODULES = r"(?:.*\.)?(?:" + "|".join(VISION_ATTRS) + ")"
+
+
 def build_accelerator(cfg, *, log: bool = True):
     """The run's Accelerator. ``step_scheduler_with_optimizer=False``: the trainer steps the LR schedule itself,
     once per optimizer step (accelerate would otherwise step it ``num_processes`` times)."""
@@ -111,23 +160,49 @@ def build_accelerator(cfg, *, log: bool = True):
         raise ValueError("DeepSpeed with ACCELERATE_USE_CPU=true: accelerate would silently train without DeepSpeed. "
                          "On CPU launch `torchrun --nproc_per_node N` without ACCELERATE_USE_CPU (DeepSpeed's CPU "
                          "accelerator and gloo are picked automatically)")
+    fsdp = build_fsdp_plugin(cfg)
+    if fsdp is not None:
+        kw["fsdp_plugin"] = fsdp
     acc = Accelerator(mixed_precision=cfg.trainer.mixed_precision, gradient_accumulation_steps=cfg.trainer.grad_accum,
                       log_with=report or None, step_scheduler_with_optimizer=False,
                       project_config=ProjectConfiguration(project_dir=cfg.trainer.output_dir,
                                                           logging_dir=cfg.trainer.output_dir), **kw)
+    if fsdp is not None and acc.distributed_type.value == "MULTI_CPU":
+        use_fsdp_on_cpu(acc, fsdp)
+    elif fsdp is not None and acc.num_processes == 1:
+        acc.print("FSDP on one process: nothing to shard, training as a single process")
     if ds is not None and acc.distributed_type.value != "DEEPSPEED":
         raise ValueError(f"a DeepSpeed config is set ({deepspeed_config_path(cfg)}) but accelerate runs "
                          f"{acc.distributed_type.value}: start it with `accelerate launch` or `torchrun`")
     return acc
 
 
+def use_fsdp_on_cpu(accelerator, plugin) -> None:
+    """accelerate 1.15 selects FSDP for GPU-like devices only and silently runs DDP on a CPU (gloo) group, although
+    torch's ``fully_shard`` runs there: switch the state to FSDP2, so ``prepare``, ``clip_grad_norm_``,
+    ``save_state`` / ``load_state`` and ``get_state_dict`` take accelerate's FSDP2 paths, as on GPUs."""
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType
+
+    if accelerator.mixed_precision != "no":
+        plugin.set_mixed_precision(accelerator.mixed_precision)
+    accelerator.state.fsdp_plugin = plugin
+    accelerator.state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP   # what accelerate does on GPUs (a later
+                                                                            # AcceleratorState() copies it back)
+
+
 def prepare_reference(model, accelerator):
     """The frozen reference for inference: under DeepSpeed an inference engine (ZeRO-3: partitioned; ZeRO-2: stage 0,
-    i.e. full weights in the run's bf16/fp16, no optimizer); otherwise a plain module on the device (no gradient, so
-    no DDP wrapper is needed)."""
+    i.e. full weights in the run's bf16/fp16, no optimizer); under FSDP2 sharded like the policy (its passes go
+    through the root's forward); otherwise a plain module on the device (no gradient, so no DDP wrapper is needed)."""
     from video_ktr.trainer.passes import PassModule, strategy
 
     mod = PassModule(model).eval()
+    if strategy(accelerator) == "fsdp2":
+        from accelerate.utils.fsdp_utils import fsdp2_prepare_model
+
+        return fsdp2_prepare_model(accelerator, mod).eval()
     if strategy(accelerator) not in ("zero3", "zero2"):
         return mod.to(accelerator.device)
     import deepspeed

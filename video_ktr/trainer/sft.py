@@ -11,7 +11,8 @@ from torch import Tensor
 from video_ktr.ktr import completion_forward
 from video_ktr.rollout import repeat_rows
 from video_ktr.trainer.runlog import RunLogger, Timer
-from video_ktr.trainer.setup import base_model, build_accelerator, build_optimizer, clip_norm, load_policy
+from video_ktr.trainer.setup import (base_model, build_accelerator, build_optimizer, clip_norm, fsdp_requested,
+                                     load_policy)
 
 
 def answer_ids(tokenizer, records, eos_id: int, pad_id: int) -> tuple[Tensor, Tensor]:
@@ -47,6 +48,9 @@ def run_sft(cfg, out_dir: str | Path, *, on_step=None, overwrite: bool = False) 
     out_dir = Path(out_dir)
     claim_run_dir(out_dir, resume=False, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if fsdp_requested(cfg):   # its passes call the HF model directly, which FSDP2's root unit never gathers
+        raise ValueError("video-ktr sft does not run under FSDP (trainer.fsdp / an FSDP accelerate config): "
+                         "run it on one process")
     acc = build_accelerator(cfg, log=False)
     torch.manual_seed(cfg.trainer.seed)
     policy, processor = load_policy(cfg.model)
