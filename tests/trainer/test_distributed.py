@@ -214,6 +214,7 @@ def test_two_process_checkpoints_load_and_resume_the_same_run(strategy, two_proc
     assert [r["step"] for r in rows] == [1, 2]
 
 
+@pytest.mark.slow   # every strategy is also resumed in the processes of its run (above); this one restarts them
 def test_zero3_resume_in_fresh_processes_continues_the_same_run(two_process_runs, tmp_path):
     out, ranks, cfg = two_process_runs("zero3")
     run = Path(cfg["trainer"]["output_dir"])
@@ -235,6 +236,7 @@ def test_zero3_resume_in_fresh_processes_continues_the_same_run(two_process_runs
     assert [r["step"] for r in rows] == [1, 2]
 
 
+@pytest.mark.slow   # a launch of its own (≈ 30 s)
 def test_zero3_stops_with_a_clear_error_when_ranks_would_call_the_vision_tower_unequally(nano_model, toy_data,
                                                                                         tmp_path):
     """The FSDP2 run's data under ZeRO-3: rank 0 holds an image and a video, rank 1 two videos. Without the check
