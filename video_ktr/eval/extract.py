@@ -43,14 +43,16 @@ def last_answer_tag(text: str) -> str | None:
 
 def single_answer_tag(text: str) -> str | None:
     """The content when findall finds exactly one pair, else None (no pair, or several)."""
-    first = first_answer_tag(text)
-    if first is None:
+    start = text.find(ANSWER_OPEN)
+    if start < 0:
         return None
-    end = text.find(ANSWER_CLOSE, text.find(ANSWER_OPEN) + len(ANSWER_OPEN))
+    end = text.find(ANSWER_CLOSE, start + len(ANSWER_OPEN))
+    if end < 0:
+        return None
     nxt = text.find(ANSWER_OPEN, end + len(ANSWER_CLOSE))
     if nxt >= 0 and text.find(ANSWER_CLOSE, nxt + len(ANSWER_OPEN)) >= 0:
         return None
-    return first
+    return text[start + len(ANSWER_OPEN):end].strip()
 
 
 # ---------------------------------------------------------------------------------------------------- Video-Holmes

@@ -73,11 +73,6 @@ def plot_curves(histories: dict[str, list[dict]], path: Path, sft_history: list[
     plt.close(fig)
 
 
-def _mean_std(xs: list[float]) -> tuple[float, float]:
-    m = sum(xs) / len(xs)
-    return m, (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
-
-
 def write_report(run_dir: Path, cfg, sft_eval: dict, base_eval: dict, rl_runs: dict[int, dict], wall_s: float,
                  sft_tasks: str = "all") -> str:
     """RUN/curves.png, RUN/report.md and RUN/demo_summary.json; returns the markdown.
@@ -87,6 +82,8 @@ def write_report(run_dir: Path, cfg, sft_eval: dict, base_eval: dict, rl_runs: d
     sft_tasks: the tasks the warm-up saw (for the header).
     The RL gain is reported per seed and as mean ± sample std over the seeds (the seed-to-seed noise).
     """
+    from video_ktr.trainer.experiment import mean_std   # sample std over seeds, as the experiment tables
+
     sft_path = run_dir / "sft" / "metrics.jsonl"
     sft_history = [json.loads(x) for x in sft_path.read_text().splitlines()] if sft_path.is_file() else None
     algo = cfg.algorithm
@@ -125,7 +122,7 @@ def write_report(run_dir: Path, cfg, sft_eval: dict, base_eval: dict, rl_runs: d
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
     after = [r["eval"]["eval/accuracy"] for r in rl_runs.values()]
     gains = [a - sft_eval["eval/accuracy"] for a in after]
-    (after_m, after_sd), (gain_m, gain_sd) = _mean_std(after), _mean_std(gains)
+    (after_m, after_sd), (gain_m, gain_sd) = mean_std(after), mean_std(gains)
     lines += ["", f"**RL gain** (held-out accuracy after {algo} − after SFT, same start): {gain_m:+.3f} ± "
               f"{gain_sd:.3f} (mean ± std over {len(gains)} RL seeds: " +
               ", ".join(f"{g:+.3f}" for g in gains) + f"); after {algo}: {after_m:.3f} ± {after_sd:.3f}. "

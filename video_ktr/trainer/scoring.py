@@ -175,15 +175,15 @@ def select_keys(cfg, mb, policy_out, lm_head_weight: Tensor | None = None) -> tu
                                             weight=lm_head_weight, chunk_size=cfg.trainer.logprob_chunk_size)
     if "temporal" in cfg.ktr.signals and "temporal" not in scores:   # an image-only batch: rows skip temporal
         scores["temporal"] = torch.zeros_like(policy_out.entropy)
-    static = None
+    is_video, static = _is_video_rows(mb), None
     if "temporal" in scores and cfg.ktr.static_frame_tol > 0:        # static clips: no order to measure
         static = static_video_rows(mb.batch.media, mb.ro.group_size, cfg.ktr.static_frame_tol)
         scores["temporal"] = scores["temporal"].masked_fill(static[:, None].to(scores["temporal"].device), 0.0)
-    key, metrics = select_key_tokens(scores, mb.valid, _is_video_rows(mb), mb.ro.group_size, combine=cfg.ktr.combine,
+    key, metrics = select_key_tokens(scores, mb.valid, is_video, mb.ro.group_size, combine=cfg.ktr.combine,
                                      **_selection_kwargs(cfg))
     mb.scores = {k: v.detach() for k, v in scores.items()}
     if static is not None:
-        metrics["ktr/static_videos"] = static[_is_video_rows(mb)].float().mean() if _is_video_rows(mb).any() else 0.0
+        metrics["ktr/static_videos"] = static[is_video].float().mean() if is_video.any() else 0.0
     return key, {k: float(v) for k, v in metrics.items()}
 
 
